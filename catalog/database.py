@@ -1,0 +1,80 @@
+"""Where the catalog lives, opening it, and keeping its schema current.
+
+SQLite at ``$UNIFIER_HOME/unifier.db`` by default (``UNIFIER_HOME`` defaults to
+``~/.unifier``); ``UNIFIER_DATABASE_URL`` selects another database, e.g.
+``postgresql+psycopg://user@host/db``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from unifier.errors import CatalogError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def unifier_home() -> Path:
+    return Path(os.environ.get("UNIFIER_HOME") or Path.home() / ".unifier").expanduser()
+
+
+def database_url() -> str:
+    url = os.environ.get("UNIFIER_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{unifier_home() / 'unifier.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    # WAL lets the control loop write while the CLI reads; the busy timeout makes
+    # concurrent writers wait instead of failing with "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_catalog_engine(url: str | None = None) -> Engine:
+    url = url or database_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.drivername == "postgresql":  # plain postgresql:// means psycopg 3 here
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (a no-op when already there)."""
+    config = _alembic_config()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current == head:
+                return
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except Exception as exc:
+        raise CatalogError(f"cannot open the catalog at {engine.url!r}: {exc}") from exc

@@ -1,0 +1,139 @@
+"""The catalog's tables (SQLAlchemy 2 declarative). Alembic migrations in
+``migrations/versions`` create them; change both together (``alembic revision``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class InstanceRow(Base):
+    __tablename__ = "instances"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    adapter: Mapped[str] = mapped_column(String(63))
+    # spec as written (secret references unresolved), its digest, and where it came from
+    spec: Mapped[dict[str, Any]]
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SyncStateRow(Base):
+    """Per-instance progress of the control loop."""
+
+    __tablename__ = "sync_state"
+
+    instance: Mapped[str] = mapped_column(
+        ForeignKey("instances.name", ondelete="CASCADE"), primary_key=True
+    )
+    watermark: Mapped[str | None] = mapped_column(Text)
+    last_sync_at: Mapped[datetime | None]
+    last_discovered_at: Mapped[datetime | None]
+    # last time the tool answered; with last_error it is the instance's health
+    last_observed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    uri: Mapped[str] = mapped_column(String(512), primary_key=True)
+    instance: Mapped[str] = mapped_column(ForeignKey("instances.name", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(63))
+    native_id: Mapped[str] = mapped_column(String(448))
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[Any]]
+    schedule: Mapped[str | None] = mapped_column(Text)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    url: Mapped[str | None] = mapped_column(Text)
+    next_run_at: Mapped[datetime | None]
+    extra: Mapped[dict[str, Any]]
+    discovered_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("job", "run_id", name="uq_runs_job_run_id"),
+        Index("ix_runs_updated_at", "updated_at"),
+        Index("ix_runs_job_started", "job", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(512))
+    instance: Mapped[str] = mapped_column(String(63), index=True)
+    run_id: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    native_state: Mapped[str | None] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int | None] = mapped_column(BigInteger)
+    queued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    parameters: Mapped[dict[str, Any]]
+    cause: Mapped[dict[str, Any]]
+    log_url: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+    first_seen_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class RunEventRow(Base):
+    """Append-only; ``id`` orders the history for streaming consumers."""
+
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(512), index=True)
+    run_id: Mapped[str] = mapped_column(String(255))
+    attempt: Mapped[int] = mapped_column(Integer)
+    event_type: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    native_state: Mapped[str | None] = mapped_column(String(64))
+    event_time: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    """Every action taken through unifier: applies, triggers, cancels, prunes."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]]
+
+
+__all__ = ["AuditRow", "Base", "InstanceRow", "JobRow", "RunEventRow", "RunRow", "SyncStateRow"]
