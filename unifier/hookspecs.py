@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import typer
+
     from unifier.plugins import AdapterRegistry
 
 PROJECT = "unifier"
@@ -53,4 +55,19 @@ def unifier_register_adapters(register: AdapterRegistry) -> None:
 
     All plugins are called; the return value is ignored. Registering a kind that
     another plugin already registered raises :class:`~unifier.errors.PluginError`.
+    """
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@hookspec
+def unifier_add_commands(app: typer.Typer) -> None:
+    """Add commands to the ``unifier`` CLI (e.g. the cron adapter's ``unifier exec``
+    wrapper and ``unifier cron wrap``).
+
+    :param app: the root Typer application; add a command with ``app.command()`` or a
+        group with ``app.add_typer(sub, name="cron")``.
+
+    All plugins are called once, when the CLI starts; the return value is ignored.
     """

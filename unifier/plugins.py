@@ -155,3 +155,8 @@ def reset_plugin_manager() -> None:
 
 def adapter_registry() -> AdapterRegistry:
     return get_plugin_manager().adapters
+
+
+def add_plugin_commands(app: object) -> None:
+    """Let every plugin add its commands to the CLI."""
+    get_plugin_manager()._pm.hook.unifier_add_commands(app=app)
