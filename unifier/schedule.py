@@ -5,6 +5,8 @@ CronJobs, Jenkins timer triggers after H-substitution) and for the forecast.
 
 DST: croniter predicts a 02:30 job twice on the autumn change (the wall-clock time
 occurs twice), where cron daemons run it once; :func:`next_runs` keeps the first.
+As in Vixie/Debian cron, this applies to fixed-time jobs only: a job whose minute or
+hour field starts with ``*`` ("every 30 minutes") runs through the repeated hour.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def next_runs(expression: str, tz: str | None = None, after: datetime | None = N
     tzinfo = zone(tz)
     start = (as_utc(after) or utcnow()).astimezone(tzinfo)
     it = croniter(expanded, start)
+    minute, hour = expanded.split()[:2]
+    fixed_time = not (minute.startswith("*") or hour.startswith("*"))
     found: list[datetime] = []
     last_wall: datetime | None = None
     guard = 0
@@ -71,7 +75,7 @@ def next_runs(expression: str, tz: str | None = None, after: datetime | None = N
         guard += 1
         moment = it.get_next(datetime)
         wall = moment.replace(tzinfo=None)
-        if last_wall is not None and wall <= last_wall:
+        if fixed_time and last_wall is not None and wall <= last_wall:
             continue  # the repeated hour of an autumn DST change: cron runs it once
         last_wall = wall
         utc = as_utc(moment)
