@@ -1,0 +1,508 @@
+"""A spool: where detached local runner processes record their runs.
+
+Tools that have no server of their own (cron, a Terraform root on this machine) run
+jobs as local processes. A runner process records each run in a spool directory, so a
+run outlives the unifier process that started it and an adapter reads it incrementally.
+The module imports only the standard library: the runner (``unifier exec``) stays light.
+
+Layout of a spool directory::
+
+    journal.jsonl        append-only JSON lines, one O_APPEND write per record
+    runs/RUN_ID.claim    created atomically (link, fails if present): one process per run id
+    runs/RUN_ID.log      the run's full output
+    runs/RUN_ID.cancel   marker: cancel was asked (the runner then records ``cancelled``)
+    runs/RUN_ID.err      the detached runner's own stderr (spawn() only)
+
+Records (``rec`` is the first key)::
+
+    {"rec":"start","run_id","job","pid","pid_start","host","params","cause","firing_id",
+     "command","started_at"}
+    {"rec":"end","run_id","job","exit_code","native_state","ended_at","output_tail","details"}
+
+``pid_start`` is the process start time from ``/proc/PID/stat`` so a reused pid is not
+mistaken for the runner. A partial last line (a crash mid-write) is ignored until
+complete; the next writer starts its record on a fresh line, so a torn line is skipped
+whole and never corrupts the following record. The first ``end`` record of a run wins.
+
+API (run ids must be unique within a spool and match ``[A-Za-z0-9._-]+``)::
+
+    spool = Spool(path)
+    spool.execute(run_id, job, argv, ...) -> int | None   # in the runner: claim, start, run, end
+    spool.spawn(argv, run_id, job) -> SpoolRun            # detached runner; waits for its start
+    changes = spool.read(watermark)  # -> Changes(runs, watermark, notes, bytes_read)
+    spool.get(run_id) -> SpoolRun | None                  # one run, liveness re-checked
+    spool.cancel(run_id) -> bool                          # marker + SIGTERM to the runner
+    spool.log_path(run_id)
+
+Native states written here: ``running`` (open), ``succeeded``, ``failed`` (non-zero exit),
+``killed`` (a signal nobody asked for), ``cancelled``, ``lost`` (the runner died without an
+end record, or before its start record; written by the reader that noticed). Callers may
+write their own native states through ``execute(native_state=...)``.
+``SpoolRun.version`` is the journal offset of the record it reflects (monotonic).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+TAIL_BYTES = 4096
+KILL_GRACE = 10.0  # seconds between the forwarded SIGTERM and SIGKILL
+_children: list[subprocess.Popen] = []  # spawned runners, reaped opportunistically
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot; None if gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces
+    if fields[0] in ("Z", "X"):  # exited, not yet reaped: as good as gone
+        return None
+    return int(fields[19])
+
+
+def process_alive(pid: int | None, start: int | None) -> bool:
+    if not pid:
+        return False
+    if not Path("/proc/self/stat").exists():  # no procfs: best effort
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    actual = process_start_time(pid)
+    return actual is not None and (start is None or actual == start)
+
+
+@dataclass
+class SpoolRun:
+    """What the journal says of one run (``ended`` False = still open)."""
+
+    run_id: str
+    job: str
+    native_state: str
+    version: int
+    ended: bool = False
+    pid: int | None = None
+    pid_start: int | None = None
+    host: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    cause: Any = None
+    firing_id: str | None = None
+    command: Any = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    exit_code: int | None = None
+    output_tail: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, rec: dict[str, Any], offset: int) -> None:
+        for key, value in rec.items():
+            if key in self.__dataclass_fields__ and key not in ("run_id", "version") and value is not None:
+                setattr(self, key, value)
+        self.version = offset
+        if rec["rec"] == "end":
+            self.ended = True
+
+
+@dataclass
+class Changes:
+    runs: list[SpoolRun]
+    watermark: str
+    notes: list[str]
+    bytes_read: int
+
+
+class Spool:
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self.journal = self.path / "journal.jsonl"
+        self.runs_dir = self.path / "runs"
+        self.host = socket.gethostname()
+        self._index: dict[str, SpoolRun] = {}  # for get(): built incrementally
+        self._indexed = 0
+
+    def ensure(self) -> None:
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.journal.touch(exist_ok=True)
+
+    def _file(self, run_id: str, suffix: str) -> Path:
+        if not RUN_ID_RE.match(run_id):
+            raise ValueError(f"bad run id {run_id!r}: use letters, digits, '.', '_', '-'")
+        return self.runs_dir / f"{run_id}.{suffix}"
+
+    def log_path(self, run_id: str) -> Path:
+        return self._file(run_id, "log")
+
+    # -- writing ------------------------------------------------------------------------
+
+    def append(self, record: dict[str, Any]) -> int:
+        """Append one record; returns its offset (its version)."""
+        self.ensure()
+        line = json.dumps(record, separators=(",", ":"), default=str).encode() + b"\n"
+        fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and _last_byte(self.journal, size) != b"\n":
+                line = b"\n" + line  # a torn line before us: start ours on a fresh line
+            os.write(fd, line)
+            return os.lseek(fd, 0, os.SEEK_CUR) - len(line.lstrip(b"\n"))
+        finally:
+            os.close(fd)
+
+    def claim(self, run_id: str, job: str, **meta: Any) -> bool:
+        """Atomically claim ``run_id`` for this process; False if someone already has."""
+        self.ensure()
+        target = self._file(run_id, "claim")
+        tmp = target.with_name(f".{run_id}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"run_id": run_id, "job": job, "pid": os.getpid(),
+                                   "pid_start": process_start_time(os.getpid()),
+                                   "host": self.host, "claimed_at": _now(), **meta}, default=str))
+        try:
+            os.link(tmp, target)  # atomic, fails if present, and the claim is never empty
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def read_claim(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._file(run_id, "claim").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def cancel_requested(self, run_id: str) -> bool:
+        return self._file(run_id, "cancel").exists()
+
+    def cancel(self, run_id: str) -> bool:
+        """Ask a run to stop: leave the marker, SIGTERM its runner (which forwards it to
+        the command's process group and records ``cancelled``). False if not running."""
+        self.ensure()
+        self._file(run_id, "cancel").touch()
+        run = self.get(run_id)
+        if run is None or run.ended:
+            return False
+        if run.host == self.host and process_alive(run.pid, run.pid_start):
+            try:
+                os.kill(run.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        return True
+
+    def execute(
+        self, run_id: str, job: str, argv: list[str], *, params: dict[str, Any] | None = None,
+        cause: Any = None, firing_id: str | None = None, command: Any = None,
+        env: dict[str, str] | None = None, cwd: str | None = None, stdin: bytes | None = None,
+        passthrough: bool = True, on_line: Callable[[str, bytes], None] | None = None,
+        details: dict[str, Any] | None = None,
+        native_state: Callable[[int, bool], str] | None = None,
+    ) -> int | None:
+        """Run ``argv`` as run ``run_id``, in the calling (runner) process: claim, record
+        the start, tee its output to the log (and to our stdout/stderr if ``passthrough``),
+        record the end. Returns the exit code, or None if the run id was already claimed.
+        ``on_line(stream, line)`` sees each output line (it may fill ``details``);
+        ``native_state(exit_code, cancelled)`` overrides the default end state."""
+        details = {} if details is None else details
+        if not self.claim(run_id, job, firing_id=firing_id):
+            return None
+        start = {"rec": "start", "run_id": run_id, "job": job, "pid": os.getpid(),
+                 "pid_start": process_start_time(os.getpid()), "host": self.host,
+                 "params": params or {}, "cause": cause, "firing_id": firing_id,
+                 "command": command if command is not None else argv, "started_at": _now()}
+        signals = _Forwarder()  # before the start record: a cancel may come at once
+        self.append(start)
+        tail = bytearray()
+        with open(self.log_path(run_id), "ab") as log:
+            try:
+                if self.cancel_requested(run_id) or signals.received:
+                    code = -signal.SIGTERM
+                else:
+                    code = _run_child(argv, env, cwd, stdin, log, tail, passthrough, on_line, signals)
+            except OSError as exc:  # command not found, not executable
+                msg = f"unifier: cannot start {argv[0]!r}: {exc}\n".encode()
+                log.write(msg)
+                tail.extend(msg)
+                code = 127
+        cancelled = self.cancel_requested(run_id)
+        if native_state:
+            state = native_state(code, cancelled)
+        elif code == 0:
+            state = "succeeded"
+        elif cancelled:
+            state = "cancelled"
+        else:
+            state = "killed" if code < 0 else "failed"
+        self.append({"rec": "end", "run_id": run_id, "job": job, "exit_code": code,
+                     "native_state": state, "ended_at": _now(),
+                     "output_tail": tail[-TAIL_BYTES:].decode(errors="replace"), "details": details})
+        signals.restore()
+        return code
+
+    def spawn(self, argv: list[str], run_id: str, job: str, *, env: dict[str, str] | None = None,
+              cwd: str | None = None, timeout: float = 15.0) -> SpoolRun:
+        """Start ``argv`` (a runner that calls :meth:`execute` for ``run_id``) detached
+        from this process, unless the run id is claimed already, and wait until its
+        start record is visible. The same run id never starts two runners: a second call
+        adopts the first one's run. A runner that dies before its start record is
+        recorded ``lost``. Raises RuntimeError if the runner fails to start at all."""
+        for child in list(_children):
+            if child.poll() is not None:
+                _children.remove(child)
+        self.ensure()
+        proc = None
+        if self.read_claim(run_id) is None and self.get(run_id) is None:
+            with open(self._file(run_id, "err"), "ab") as err:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=err, env=env, cwd=cwd, start_new_session=True)
+            _children.append(proc)
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get(run_id)
+            if run is not None:
+                return run
+            claim = self.read_claim(run_id)
+            if claim is None and proc is not None and proc.poll() is not None:
+                err = self._file(run_id, "err").read_text(errors="replace")[-2000:].strip()
+                raise RuntimeError(f"runner exited with status {proc.returncode}: {err}")
+            if claim is not None and not process_alive(claim.get("pid"), claim.get("pid_start")):
+                # the claimer is gone: it wrote its start record just before, or never will
+                return self.get(run_id) or self.mark_lost(
+                    SpoolRun(run_id, claim.get("job", job), "starting", 0,
+                             firing_id=claim.get("firing_id")), "runner died before starting")
+            if time.monotonic() > deadline:
+                if claim is None:
+                    raise RuntimeError(f"runner for {run_id} did not claim it within {timeout}s")
+                return SpoolRun(run_id, claim.get("job", job), "starting", 0, pid=claim.get("pid"),
+                                host=claim.get("host"), firing_id=claim.get("firing_id"))
+            time.sleep(0.02)
+
+    def mark_lost(self, run: SpoolRun, reason: str) -> SpoolRun:
+        """Record that ``run`` ended without its runner saying so. The record repeats
+        what the start record said, so a reader that sees only this record is complete."""
+        record = {"rec": "end", "run_id": run.run_id, "job": run.job, "native_state": "lost",
+                  "ended_at": _now(), "details": {"reason": reason}}
+        for key in ("pid", "pid_start", "host", "params", "cause", "firing_id", "command", "started_at"):
+            record.setdefault(key, getattr(run, key))
+        offset = self.append(record)
+        run.apply(record, offset)
+        return run
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _scan(self, offset: int) -> tuple[list[tuple[int, dict[str, Any]]], int, list[str]]:
+        """Complete records from ``offset``: (records with offsets, new offset, notes)."""
+        try:
+            with open(self.journal, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return [], offset, []
+        records, notes, pos = [], [], 0
+        while True:
+            nl = data.find(b"\n", pos)
+            if nl < 0:  # a partial last line: wait until it is complete
+                break
+            line = data[pos:nl]
+            if line.strip():
+                try:
+                    rec = json.loads(line)
+                    if rec.get("rec") not in ("start", "end") or not rec.get("run_id"):
+                        raise ValueError("not a spool record")
+                    records.append((offset + pos, rec))
+                except ValueError:
+                    notes.append(f"{self.journal}: skipped a torn or bad record at byte {offset + pos}")
+            pos = nl + 1
+        return records, offset + pos, notes
+
+    def _fold(self, offset: int, open_runs: dict[str, int], runs: dict[str, SpoolRun],
+              notes: list[str]) -> int:
+        """Fold the records from ``offset`` into ``runs``; keeps ``open_runs`` (run id ->
+        offset of its start record) current. Returns the new offset."""
+        records, offset, scan_notes = self._scan(offset)
+        notes += scan_notes
+        for off, rec in records:
+            rid = rec["run_id"]
+            run = runs.get(rid)
+            if run is None and rid in open_runs:
+                run = self._open_run(rid, open_runs[rid])
+            if run is not None and run.ended:
+                continue  # the first end record wins
+            if run is None:
+                run = SpoolRun(rid, rec["job"], "running", off)
+            run.apply(rec, off)
+            runs[rid] = run
+            if run.ended:
+                open_runs.pop(rid, None)
+            else:
+                open_runs[rid] = off
+        return offset
+
+    def _open_run(self, run_id: str, offset: int) -> SpoolRun | None:
+        """An open run rebuilt from its start record (read by offset: one small read)."""
+        with open(self.journal, "rb") as fh:
+            fh.seek(offset)
+            try:
+                start = json.loads(fh.readline())
+            except ValueError:
+                return None
+        run = SpoolRun(run_id, start["job"], "running", offset)
+        run.apply(start, offset)
+        return run
+
+    def _gone(self, run: SpoolRun | None) -> bool:
+        # A run on another host cannot be checked from here: it stays open.
+        return run is not None and run.host == self.host and not process_alive(run.pid, run.pid_start)
+
+    def read(self, watermark: str | None) -> Changes:
+        """Runs with records appended since ``watermark`` (None: from the start), plus
+        open runs whose runner is gone (recorded ``lost`` now). Cost: the new bytes and
+        one liveness check per open run. The watermark (opaque JSON) carries the journal
+        offset and the open runs."""
+        mark = json.loads(watermark) if watermark else {"offset": 0, "open": {}}
+        begin = mark["offset"]
+        open_runs: dict[str, int] = dict(mark["open"])
+        runs: dict[str, SpoolRun] = {}
+        notes: list[str] = []
+        offset = self._fold(begin, open_runs, runs, notes)
+        dead = {}
+        for rid, off in open_runs.items():
+            run = runs.get(rid) or self._open_run(rid, off)
+            if self._gone(run):
+                dead[rid] = run
+        if dead:
+            # A runner writes its end record before it exits: read again so that a record
+            # landed since the first read wins over "lost".
+            offset = self._fold(offset, open_runs, runs, notes)
+            for rid, run in dead.items():
+                if rid in open_runs:
+                    runs[rid] = self.mark_lost(run, "runner process gone without an end record")
+                    open_runs.pop(rid)
+        new_mark = json.dumps({"offset": offset, "open": open_runs}, separators=(",", ":"))
+        return Changes(list(runs.values()), new_mark, notes, offset - begin)
+
+    def get(self, run_id: str) -> SpoolRun | None:
+        """One run as the journal says now (liveness re-checked if still open). Reads
+        only what was appended since this object's previous ``get``."""
+        open_runs: dict[str, int] = {}
+        self._indexed = self._fold(self._indexed, open_runs, self._index, [])
+        run = self._index.get(run_id)
+        if run is not None and not run.ended and self._gone(run):
+            self._indexed = self._fold(self._indexed, open_runs, self._index, [])
+            if not self._index[run_id].ended:
+                self.mark_lost(run, "runner process gone without an end record")
+        return self._index.get(run_id)
+
+
+def _last_byte(path: Path, size: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1)
+
+
+class _Forwarder:
+    """Catches SIGTERM/SIGINT/SIGHUP in the runner and passes them to the command's
+    process group (SIGKILL after KILL_GRACE), so the runner lives to record the end."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.child: subprocess.Popen | None = None
+        self.received: int | None = None
+        self.previous = {s: signal.signal(s, self.handle) for s in self.SIGNALS}
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        self.received = signum
+        if self.child is not None:
+            self.forward()
+
+    def forward(self) -> None:
+        child = self.child
+        try:
+            os.killpg(child.pid, self.received)
+        except ProcessLookupError:
+            return
+        timer = threading.Timer(KILL_GRACE, _kill_group, (child,))
+        timer.daemon = True
+        timer.start()
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
+def _run_child(argv, env, cwd, stdin, log, tail, passthrough, on_line, signals: _Forwarder) -> int:
+    """Run the command in its own process group and tee its output."""
+    child = subprocess.Popen(
+        argv, env=env, cwd=cwd, start_new_session=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE if stdin is not None else (None if passthrough else subprocess.DEVNULL))
+    signals.child = child
+    if signals.received:  # arrived while the command was starting
+        signals.forward()
+    if stdin is not None:
+        threading.Thread(target=_feed, args=(child.stdin, stdin), daemon=True).start()
+    sel = selectors.DefaultSelector()
+    outs = {child.stdout: ("stdout", sys.stdout), child.stderr: ("stderr", sys.stderr)}
+    partial = {"stdout": b"", "stderr": b""}
+    for pipe in outs:
+        sel.register(pipe, selectors.EVENT_READ)
+    while sel.get_map():
+        for key, _ in sel.select():
+            chunk = os.read(key.fileobj.fileno(), 65536)
+            name, ours = outs[key.fileobj]
+            if not chunk:
+                sel.unregister(key.fileobj)
+                if on_line and partial[name]:
+                    on_line(name, partial[name])
+                continue
+            log.write(chunk)
+            log.flush()
+            tail.extend(chunk)
+            del tail[:-TAIL_BYTES]
+            if passthrough:
+                ours.buffer.write(chunk)
+                ours.flush()
+            if on_line:
+                *lines, partial[name] = (partial[name] + chunk).split(b"\n")
+                for line in lines:
+                    on_line(name, line)
+    return child.wait()
+
+
+def _feed(pipe, data: bytes) -> None:
+    try:
+        pipe.write(data)
+        pipe.close()
+    except OSError:  # the command did not read its input
+        pass
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
