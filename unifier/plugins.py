@@ -93,6 +93,9 @@ class AdapterRegistry:
             return self.adapters[kind]
         except KeyError:
             known = ", ".join(sorted(self.adapters)) or "none"
+            broken = get_plugin_manager().broken.get(kind)
+            if broken:
+                raise PluginError(f"the {kind} adapter plugin is broken: {broken}") from None
             raise PluginError(f"unknown adapter {kind!r} (installed: {known})") from None
 
 
@@ -103,6 +106,8 @@ class PluginManager:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._sources: dict[str, str] = {}
+        # entry points that failed to import: name -> reason (shown by `unifier adapters`)
+        self.broken: dict[str, str] = {}
 
     def load_entry_points(self) -> None:
         allow = os.environ.get("UNIFIER_PLUGINS")
@@ -114,8 +119,9 @@ class PluginManager:
                 continue  # the same distribution seen twice on sys.path
             try:
                 plugin = ep.load()
-            except Exception as exc:  # a broken third-party plugin must not break the CLI
-                raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
+            except Exception as exc:  # one broken plugin must not break every command
+                self.broken[ep.name] = f"{ep.value} failed to import: {type(exc).__name__}: {exc}"
+                continue
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
             self.register(plugin, ep.name, source=f"{dist} {version} (entry point {ep.name})")

@@ -1,0 +1,58 @@
+"""The ``unifier`` command line.
+
+Core commands live in the modules listed in :data:`COMMAND_MODULES`; plugins add
+theirs through the ``unifier_add_commands`` hook (the cron adapter's ``exec``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from unifier.cli.output import EXIT_FAILED, EXIT_USAGE, err
+from unifier.errors import ConfigError, NotFound, UnifierError
+
+COMMAND_MODULES = (
+    "unifier.cli.config_cmds",
+    "unifier.cli.view_cmds",
+    "unifier.cli.action_cmds",
+)
+
+app = typer.Typer(
+    name="unifier",
+    help="One control plane over the schedulers you already run.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def build_app() -> typer.Typer:
+    from unifier.plugins import add_plugin_commands
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+    add_plugin_commands(app)
+    return app
+
+
+def main() -> None:
+    try:
+        build_app()(standalone_mode=True)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, highlight=False)
+        err.print(f"[red]refused:[/] {len(exc.problems)} problem(s); nothing was applied")
+        sys.exit(EXIT_USAGE)
+    except NotFound as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_USAGE)
+    except UnifierError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        sys.exit(130)
