@@ -1,0 +1,200 @@
+"""One authenticated connection to one Airflow API server, over ``apache-airflow-client``.
+
+The generated client builds every request (paths, query serialization, request
+bodies) and owns the connection pool. Responses are read through its
+``*_without_preload_content`` variants and parsed here, for two reasons:
+
+- its response models use closed enums (``DagRunState`` knows four states,
+  ``DagRunType`` six): a state a newer Airflow adds would make deserialization raise,
+  where the adapter must map it to ``unknown``;
+- the watermark of ``changes()`` comes from the server's own clock (the ``Date``
+  header), which typed responses do not expose.
+
+``POST /auth/token`` is not part of the generated API classes (it lives outside
+``/api/v2``); it goes through the same ``ApiClient.call_api`` and connection pool.
+
+Errors become unifier's: unreachable, timing out or 5xx -> ToolUnavailable; 401/403 ->
+AdapterError naming the credentials; 404 -> NotFound; garbage -> AdapterError.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import airflow_client.client as af
+import urllib3
+
+from unifier.adapters.airflow.settings import AirflowSettings
+from unifier.errors import AdapterError, NotFound, ToolUnavailable
+
+# Refresh a password-derived token this long before it expires (Airflow's default
+# lifetime is 24 h; a short-lived one is refreshed at half its life).
+TOKEN_REFRESH_MARGIN = 300.0
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any  # parsed JSON, or None when the body was empty
+    server_time: datetime | None  # from the Date header
+
+
+class AirflowClient:
+    """Thread-safe: the adapter calls it from worker threads (``asyncio.to_thread``)."""
+
+    def __init__(self, instance: str, settings: AirflowSettings):
+        self.instance = instance
+        self.settings = settings
+        config = af.Configuration(host=settings.url)
+        if isinstance(settings.verify, str):
+            config.ssl_ca_cert = settings.verify
+        else:
+            config.verify_ssl = settings.verify
+        # Reconnect quickly on a refused connection; never re-send a request that reached
+        # the server (a POST is idempotent here only through the dag_run_id).
+        config.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0, backoff_factor=0.1)
+        self.api = af.ApiClient(config)
+        self.dags = af.DAGApi(self.api)
+        self.dag_runs = af.DagRunApi(self.api)
+        self.task_instances = af.TaskInstanceApi(self.api)
+        self.import_errors = af.ImportErrorApi(self.api)
+        self.monitor = af.MonitorApi(self.api)
+        self.requests = 0  # every HTTP request sent, token requests included
+        self._lock = threading.Lock()
+        self._expires_at = 0.0
+        if settings.token is not None:
+            config.access_token = settings.token.get_secret_value()
+            self._expires_at = float("inf")
+
+    # -- authentication -----------------------------------------------------------------
+
+    def _ensure_token(self, force: bool = False) -> None:
+        if self.settings.token is not None:
+            return
+        with self._lock:
+            if not force and time.time() < self._expires_at:
+                return
+            self._login()
+
+    def _login(self) -> None:
+        body = {"username": self.settings.username,
+                "password": self.settings.password.get_secret_value()}  # type: ignore[union-attr]
+        resp = self._send(lambda timeout: self.api.call_api(
+            "POST", f"{self.settings.url}/auth/token",
+            header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            body=body, _request_timeout=timeout).response, what="POST /auth/token")
+        if resp.status in (400, 401, 403, 422):
+            raise AdapterError(
+                f"Airflow at {self.settings.url} refused the username/password of "
+                f"{self.settings.username!r} (HTTP {resp.status} from /auth/token): check the "
+                "instance's credentials", instance=self.instance)
+        self._check(resp, "POST /auth/token")
+        token = (resp.body or {}).get("access_token") if isinstance(resp.body, dict) else None
+        if not token:
+            raise AdapterError(f"Airflow at {self.settings.url} answered /auth/token without an "
+                               "access_token", instance=self.instance)
+        self.api.configuration.access_token = token
+        now = time.time()
+        expiry = _jwt_expiry(token)
+        lifetime = (expiry - now) if expiry else 24 * 3600.0
+        self._expires_at = now + max(lifetime - min(TOKEN_REFRESH_MARGIN, lifetime / 2), 1.0)
+
+    # -- requests -----------------------------------------------------------------------
+
+    def call(self, method: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Response:
+        """Call a generated ``*_without_preload_content`` method; raise on error statuses
+        other than 404 and 409, which callers interpret."""
+        self._ensure_token()
+        invoke = lambda timeout: method(*args, _request_timeout=timeout, **kwargs)  # noqa: E731
+        resp = self._send(invoke, what=what)
+        if resp.status == 401 and self.settings.token is None:
+            # The token died early (the server's signing secret changed): log in again once.
+            self._ensure_token(force=True)
+            resp = self._send(invoke, what=what)
+        if resp.status in (401, 403):
+            how = "token" if self.settings.token is not None else f"user {self.settings.username!r}"
+            raise AdapterError(
+                f"Airflow at {self.settings.url} refused {what} for {how} (HTTP {resp.status}): "
+                "check the credentials and the user's permissions", instance=self.instance)
+        if resp.status == 404:
+            raise NotFound(f"{self.instance}: {what}: not found in Airflow ({_detail(resp.body)})")
+        if resp.status != 409:
+            self._check(resp, what)
+        return resp
+
+    def _send(self, invoke: Callable[[float], Any], what: str) -> Response:
+        self.requests += 1
+        try:
+            raw = invoke(self.settings.timeout)
+        except af.ApiException as exc:  # how the generated client wraps urllib3's SSLError
+            reason = str(exc.reason)
+            if "SSL" in reason:
+                raise AdapterError(f"TLS with Airflow at {self.settings.url} failed ({reason}); set "
+                                   "`verify` to a CA bundle, or false", instance=self.instance) from None
+            raise AdapterError(f"{what}: the request could not be sent: {reason}",
+                               instance=self.instance) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ToolUnavailable(f"Airflow at {self.settings.url} is unreachable ({what}): "
+                                  f"{_reason(exc)}", instance=self.instance) from None
+        data = raw.data
+        body: Any = None
+        if data:
+            try:
+                body = json.loads(data)
+            except ValueError:
+                if 200 <= raw.status < 300:
+                    raise AdapterError(f"Airflow at {self.settings.url} answered {what} with something "
+                                       f"that is not JSON: {data[:120]!r}", instance=self.instance) from None
+                body = data[:500].decode("utf-8", "replace")
+        return Response(status=raw.status, body=body, server_time=_date_header(raw.headers))
+
+    def _check(self, resp: Response, what: str) -> None:
+        if resp.status >= 500:
+            raise ToolUnavailable(f"Airflow at {self.settings.url} failed {what} (HTTP {resp.status}: "
+                                  f"{_detail(resp.body)})", instance=self.instance)
+        if not 200 <= resp.status < 300:
+            raise AdapterError(f"Airflow at {self.settings.url} refused {what} (HTTP {resp.status}: "
+                               f"{_detail(resp.body)})", instance=self.instance)
+
+    def close(self) -> None:
+        self.api.rest_client.pool_manager.clear()
+
+
+def _jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim of a JWT, unverified (only to know when to refresh)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _date_header(headers: Any) -> datetime | None:
+    value = headers.get("date") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).astimezone(timezone.utc)
+    except (TypeError, ValueError):
+        return None
+
+
+def _detail(body: Any) -> str:
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"]
+        return detail if isinstance(detail, str) else json.dumps(detail)[:300]
+    return str(body)[:300] if body is not None else "no body"
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc)

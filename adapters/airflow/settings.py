@@ -1,0 +1,92 @@
+"""Settings of an airflow instance (``spec.config`` of an ``adapter: airflow`` Instance).
+
+    spec:
+      adapter: airflow
+      config:
+        url: https://airflow.example.com          # the API server (what serves /api/v2)
+        username: unifier
+        password: ${env:AIRFLOW_PROD_PASSWORD}    # exchanged for a token at /auth/token
+        # or, instead of username/password:
+        # token: ${file:/run/secrets/airflow-token}
+        verify: true                              # or a CA bundle path, or false
+        timeout: 10
+        poll_interval: 30
+
+Credentials are secret references, resolved only when the adapter is built.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from unifier.secrets import SecretRef
+
+
+class AirflowSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        description="Base URL of the Airflow API server, e.g. https://airflow.example.com "
+        "(without /api/v2).",
+    )
+    username: str | None = Field(
+        default=None,
+        description="User name exchanged, with `password`, for a bearer token at POST /auth/token.",
+    )
+    password: SecretRef | None = Field(
+        default=None,
+        description="Password of `username`, as a secret reference (${env:NAME} or ${file:PATH}).",
+    )
+    token: SecretRef | None = Field(
+        default=None,
+        description="A static bearer token (instead of username/password), as a secret reference.",
+    )
+    verify: bool | str = Field(
+        default=True,
+        description="TLS verification: true, false, or the path of a CA bundle file.",
+    )
+    timeout: float = Field(default=10.0, gt=0, description="Seconds before a request to Airflow times out.")
+    poll_interval: float = Field(
+        default=30.0, gt=0,
+        description="Seconds between syncs of this instance (the listener plugin's push shortens it).",
+    )
+    unpause_on_trigger: bool = Field(
+        default=False,
+        description="When a trigger targets a paused DAG, unpause it instead of refusing the trigger.",
+    )
+    watermark_overlap: float = Field(
+        default=10.0, ge=0,
+        description="Seconds each runs query reaches back before the previous query's time, "
+        "covering clock skew and transactions that commit late. Re-seen runs are de-duplicated.",
+    )
+    history_days: float | None = Field(
+        default=7.0, gt=0,
+        description="On the first sync, import runs changed in the last N days (null: all runs ever).",
+    )
+    ui_url: str | None = Field(
+        default=None,
+        description="Base URL of Airflow's web UI for links, when it differs from `url`.",
+    )
+
+    @field_validator("url", "ui_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        if value.endswith("/api/v2"):
+            value = value[: -len("/api/v2")]
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> AirflowSettings:
+        basic = self.username is not None or self.password is not None
+        if basic and self.token is not None:
+            raise ValueError("give either username and password, or token, not both")
+        if basic and (self.username is None or self.password is None):
+            raise ValueError("username and password go together: give both")
+        if not basic and self.token is None:
+            raise ValueError("credentials missing: give username and password, or token")
+        return self
