@@ -221,7 +221,7 @@ class Catalog:
                                      first_seen_at=now)
                         s.add(row)
                         stored[(obs.job, obs.run_id)] = row
-                        _apply(row, obs, obs.attempt, now)
+                        _apply(row, obs, obs.attempt or 1, now)
                     elif new_events is None:
                         continue  # stale observation: ignored
                     else:
@@ -320,12 +320,15 @@ def merge_observation(row: RunRow | None, obs: Run) -> list[RunEvent] | None:
     is a new attempt of the same run.
     """
     if row is None:
-        return _events_for_new_attempt(obs, obs.attempt)
+        return _events_for_new_attempt(obs, obs.attempt or 1)
     stored_state = RunState(row.state)
-    if obs.attempt < row.attempt:
+    if obs.attempt is not None and obs.attempt < row.attempt:
         return None
-    if obs.attempt > row.attempt:
+    if obs.attempt is not None and obs.attempt > row.attempt:
         return _events_for_new_attempt(obs, obs.attempt)
+    stored_start = as_utc(row.started_at)
+    if obs.attempt is None and stored_start and obs.started_at and obs.started_at < stored_start:
+        return None  # a late view of an earlier attempt
     if stored_state.terminal and _restarted(row, obs):
         return _events_for_new_attempt(obs, row.attempt + 1)
     if row.version is not None and obs.version is not None:

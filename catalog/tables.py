@@ -137,3 +137,90 @@ class AuditRow(Base):
 
 
 __all__ = ["AuditRow", "Base", "InstanceRow", "JobRow", "RunEventRow", "RunRow", "SyncStateRow"]
+
+
+# ---------------------------------------------------------------------- triggers
+# Cross-tool triggers (unifier.triggers): definitions, the per-condition inbox of
+# upstream runs ("arrivals"), the firing ledger, and the evaluation cursor.
+
+
+class TriggerRow(Base):
+    __tablename__ = "triggers"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    spec: Mapped[dict[str, Any]]  # as written
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(Text)
+    declared_paused: Mapped[bool] = mapped_column(Boolean, default=False)  # spec.paused
+    # paused at run time (storm guard, `unifier pause`); cleared by a changed spec or `unifier resume`
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    # run events with an id up to this one happened before the trigger existed: they never count
+    baseline_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    # has arrivals not yet evaluated (set with the arrivals, cleared by the evaluation)
+    dirty: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TriggerUpstreamRow(Base):
+    """Index upstream job -> triggers, so a finished run finds its triggers without a scan."""
+
+    __tablename__ = "trigger_upstreams"
+
+    trigger: Mapped[str] = mapped_column(ForeignKey("triggers.name", ondelete="CASCADE"), primary_key=True)
+    job: Mapped[str] = mapped_column(String(512), primary_key=True, index=True)
+    # states (comma separated) that satisfy any condition of the trigger naming this job
+    states: Mapped[str] = mapped_column(String(128))
+
+
+class TriggerArrivalRow(Base):
+    """An upstream run that reached a state a trigger waits for. Consumed at most once:
+    by the firing it took part in, or superseded by a newer run of the same job."""
+
+    __tablename__ = "trigger_arrivals"
+    __table_args__ = (Index("ix_trigger_arrivals_open", "trigger", "consumed_by"),)
+
+    trigger: Mapped[str] = mapped_column(ForeignKey("triggers.name", ondelete="CASCADE"), primary_key=True)
+    job: Mapped[str] = mapped_column(String(512), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    ended_at: Mapped[datetime]
+    event_id: Mapped[int] = mapped_column(Integer)
+    consumed_by: Mapped[str | None] = mapped_column(String(64))  # firing id, or "superseded:<firing>"
+
+
+class FiringRow(Base):
+    """The firing ledger: written before any downstream call, unique per upstream run set."""
+
+    __tablename__ = "firings"
+    __table_args__ = (
+        UniqueConstraint("trigger", "upstream_key", name="uq_firings_trigger_upstream"),
+        Index("ix_firings_status_next", "status", "next_attempt_at"),
+        Index("ix_firings_trigger_created", "trigger", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(63))
+    upstream_key: Mapped[str] = mapped_column(String(64))
+    upstream_runs: Mapped[list[Any]]
+    status: Mapped[str] = mapped_column(String(16))  # pending | issued | failed
+    actions: Mapped[list[Any]]  # per `then` entry: job, firing_id, params, run_id, error
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CursorRow(Base):
+    """Named progress markers of the control loop (``evaluate``: last run event id read)."""
+
+    __tablename__ = "cursors"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+
+
+__all__ += ["CursorRow", "FiringRow", "TriggerArrivalRow", "TriggerRow", "TriggerUpstreamRow"]

@@ -220,13 +220,14 @@ class Run(_Model):
 
     ``version`` orders observations of the same attempt (a monotonic counter from the
     tool where it has one: a resourceVersion, a spool offset). ``attempt`` counts the
-    times the tool restarted this same run (an Airflow "clear")."""
+    times the tool restarted this same run (an Airflow "clear"); adapters leave it
+    ``None`` unless the tool numbers attempts itself, and the catalog works it out."""
 
     job: str
     run_id: str
     state: RunState
     native_state: str | None = None
-    attempt: int = 1
+    attempt: int | None = None
     version: int | None = None
     queued_at: datetime | None = None
     started_at: datetime | None = None

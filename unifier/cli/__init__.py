@@ -31,12 +31,19 @@ app = typer.Typer(
 )
 
 
+_built = False
+
+
 def build_app() -> typer.Typer:
+    """The root app with every core and plugin command (registered once per process)."""
+    global _built
     from unifier.plugins import add_plugin_commands
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
-    add_plugin_commands(app)
+    if not _built:
+        for name in COMMAND_MODULES:
+            importlib.import_module(name).register(app)
+        add_plugin_commands(app)
+        _built = True
     return app
 
 

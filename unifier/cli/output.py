@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,9 @@ from unifier.model import RunState, as_utc, utcnow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False)
+if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    out = Console(highlight=False, width=int(os.environ.get("COLUMNS", 200)))
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
 from unifier.errors import NotFound
 from unifier.hookspecs import hookimpl
-from unifier.model import Cause, CauseKind, Job, Run, RunState, map_state, utcnow
+from unifier.model import Cause, CauseKind, Job, Run, RunState, map_state
+from unifier.schedule import CronExpression
 
 
 class FakeJob(BaseModel):
@@ -27,7 +28,7 @@ class FakeJob(BaseModel):
     id: str = Field(description="native id of the job")
     outcome: Literal["succeeded", "failed"] = "succeeded"
     duration: float = Field(default=0.2, description="seconds a run spends running")
-    schedule: str | None = Field(default=None, description="cron expression")
+    schedule: CronExpression | None = Field(default=None, description="cron expression")
 
 
 class FakeSettings(BaseModel):

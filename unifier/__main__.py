@@ -1,0 +1,5 @@
+"""``python -m unifier`` is the ``unifier`` command."""
+
+from unifier.cli import main
+
+main()
