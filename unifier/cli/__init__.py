@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from unifier.cli.output import EXIT_FAILED, EXIT_USAGE, err
+from unifier.cli.output import EXIT_FAILED, EXIT_USAGE, close_catalogs, err
 from unifier.errors import ConfigError, NotFound, UnifierError
 
 COMMAND_MODULES = (
@@ -63,3 +63,5 @@ def main() -> None:
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        close_catalogs()

@@ -45,8 +45,19 @@ STATE_STYLE = {
 }
 
 
+_open: list[Catalog] = []
+
+
 def open_catalog() -> Catalog:
-    return Catalog.open()
+    """The catalog for this command; closed by ``close_catalogs`` when the command ends."""
+    catalog = Catalog.open()
+    _open.append(catalog)
+    return catalog
+
+
+def close_catalogs() -> None:
+    while _open:
+        _open.pop().close()
 
 
 def print_json(value: Any) -> None:
