@@ -29,7 +29,6 @@ import json
 from datetime import datetime
 from typing import Any, ClassVar
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet
@@ -38,7 +37,7 @@ from unifier.adapters.kubernetes.api import KubeApi, Tally, WatchSession
 from unifier.adapters.kubernetes.objects import STATE_MAP, meta
 from unifier.adapters.kubernetes.selectors import Selector, parse
 from unifier.adapters.kubernetes.settings import KubernetesSettings
-from unifier.errors import AdapterError, NotFound, TriggerRefused
+from unifier.errors import NotFound, TriggerRefused, UnifierError
 from unifier.model import Health, Job, Run, RunState, utcnow
 from unifier.schedule import next_run
 
@@ -334,13 +333,17 @@ class KubernetesAdapter(Adapter):
         return "".join(parts)
 
     async def health(self) -> Health:
+        """Can this instance list CronJobs where it looks? (Reachability and RBAC in one
+        request; /version would say nothing about permissions.)"""
+        scope = self.scopes[0]
+        lister = self.api.batch.list_namespaced_cron_job if scope else \
+            self.api.batch.list_cron_job_for_all_namespaces
         try:
-            version = await self._call(client.VersionApi(self.api.api_client()).get_code,
-                                       "read /version")
-        except AdapterError as exc:
+            await self._call(lister, f"list cronjobs in {scope or 'all namespaces'}",
+                             *([scope] if scope else []), limit=1)
+        except UnifierError as exc:
             return Health(ok=False, message=str(exc))
-        return Health(ok=True, message=f"Kubernetes {version.get('gitVersion', '?')}",
-                      details={"version": version})
+        return Health(ok=True, message=f"CronJobs readable in {scope or 'all namespaces'}")
 
     async def close(self) -> None:
         await asyncio.to_thread(self.api.close)
