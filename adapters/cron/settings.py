@@ -1,0 +1,66 @@
+"""Settings of a cron instance (``spec.config`` of an ``adapter: cron`` Instance).
+
+    spec:
+      adapter: cron
+      config:
+        crontabs:
+          - ./crontab                                  # user format (no user column)
+          - {path: /etc/cron.d, format: system}        # a directory: every file cron reads in it
+        spool: /var/lib/unifier/spool/cron/hosts       # optional
+        host: web-1                                    # optional label
+
+Relative paths are resolved against the YAML file's directory by the configuration
+loader. Crontab files are only ever read by the adapter; ``unifier cron wrap`` is the
+one command that edits them, and only when asked.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from unifier.config.paths import ConfigPath
+
+Format = Literal["auto", "user", "system"]
+
+
+class CrontabSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: ConfigPath = Field(description="A crontab file, or a directory such as /etc/cron.d.")
+    format: Format = Field(
+        default="auto",
+        description=(
+            "user: `SCHEDULE COMMAND` lines (crontab -e); system: `SCHEDULE USER COMMAND` "
+            "lines (/etc/crontab, /etc/cron.d); auto: system under /etc/cron.d and for "
+            "/etc/crontab, user elsewhere."
+        ),
+    )
+
+
+class CronSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    crontabs: list[ConfigPath | CrontabSource] = Field(
+        min_length=1,
+        description=(
+            "Crontab files (or directories of them) whose entries are the jobs; each item "
+            "is a path (format auto) or {path, format}."
+        ),
+    )
+    spool: ConfigPath | None = Field(
+        default=None,
+        description=(
+            "Directory where `unifier exec` records runs. Default: "
+            "$UNIFIER_HOME/spool/cron/<instance> (the wrapper's own default too)."
+        ),
+    )
+    host: str | None = Field(
+        default=None,
+        description="A label for the machine these crontabs run on (shown with each job).",
+    )
+
+    def sources(self) -> list[CrontabSource]:
+        return [item if isinstance(item, CrontabSource) else CrontabSource(path=item)
+                for item in self.crontabs]
