@@ -164,5 +164,13 @@ def adapter_registry() -> AdapterRegistry:
 
 
 def add_plugin_commands(app: object) -> None:
-    """Let every plugin add its commands to the CLI."""
-    get_plugin_manager()._pm.hook.unifier_add_commands(app=app)
+    """Let every plugin add its commands to the CLI; one failing plugin is reported
+    and skipped, so the other commands keep working."""
+    import sys
+
+    for impl in get_plugin_manager()._pm.hook.unifier_add_commands.get_hookimpls():
+        try:
+            impl.function(app=app)
+        except Exception as exc:
+            print(f"warning: plugin {impl.plugin_name!r} could not add its commands: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
