@@ -127,3 +127,18 @@ def test_audit_log(catalog):
     catalog.audit("trigger", "fake://demo/etl", {"run_id": "r"}, actor="alice")
     [entry] = catalog.list_audit()
     assert (entry["actor"], entry["action"], entry["detail"]) == ("alice", "trigger", {"run_id": "r"})
+
+
+def test_events_export_as_openlineage(demo):
+    from unifier.lineage import to_openlineage
+
+    t0 = utcnow()
+    demo.record_runs([build_run(JOB, "r1", RunState.SUCCEEDED, started_at=t0, ended_at=t0)])
+    exported = [to_openlineage(e) for _, e in demo.list_events()]
+    assert [e["eventType"] for e in exported] == ["START", "COMPLETE"]
+    assert exported[0]["job"] == {"namespace": "fake://demo", "name": "etl"}
+    assert exported[0]["run"]["runId"] == exported[1]["run"]["runId"]  # one run, one UUID
+    import uuid
+
+    uuid.UUID(exported[0]["run"]["runId"])
+    assert exported[1]["eventTime"].endswith("Z")

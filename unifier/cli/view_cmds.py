@@ -22,6 +22,8 @@ def register(app: typer.Typer) -> None:
     app.command()(runs)
     app.command()(instances)
     app.command()(adapters)
+    app.command()(events)
+    app.command()(audit)
 
 
 def status(output: OutputOption = Format.table) -> None:
@@ -112,3 +114,41 @@ def adapters(output: OutputOption = Format.table) -> None:
     table(["ADAPTER", "CAPABILITIES", "FROM"],
           [(r["kind"], ", ".join(r["capabilities"]) if r["installed"]
             else f"[yellow]not usable: {r['problem']}[/]", r["source"]) for r in rows])
+
+
+def events(
+    job: Annotated[str | None, typer.Option(help="only events of this job URI")] = None,
+    after: Annotated[int, typer.Option(help="only events after this event id")] = 0,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 1000,
+    openlineage: Annotated[bool, typer.Option("--openlineage", help="one OpenLineage RunEvent JSON per line")] = False,
+    output: OutputOption = Format.table,
+) -> None:
+    """The append-only history of run state changes (OpenLineage-shaped)."""
+    from unifier.lineage import to_openlineage
+
+    found = open_catalog().list_events(after_id=after, job=job, limit=limit)
+    if openlineage:
+        import json
+
+        for _, event in found:
+            out.file.write(json.dumps(to_openlineage(event)) + "\n")
+        return
+    if output == Format.json:
+        print_json([{"id": i, **e.model_dump(mode="json")} for i, e in found])
+        return
+    table(["ID", "TIME", "EVENT", "JOB", "RUN", "ATTEMPT", "STATE"],
+          [(i, e.event_time.strftime("%Y-%m-%d %H:%M:%S"), e.event_type.value, e.job, e.run_id, e.attempt,
+            state_text(e.state)) for i, e in found])
+
+
+def audit(
+    limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 50,
+    output: OutputOption = Format.table,
+) -> None:
+    """Every action taken through unifier: applies, triggers, cancels, prunes."""
+    entries = open_catalog().list_audit(limit)
+    if output == Format.json:
+        print_json(entries)
+        return
+    table(["AT", "ACTOR", "ACTION", "TARGET"],
+          [(e["at"].strftime("%Y-%m-%d %H:%M:%S"), e["actor"], e["action"], e["target"]) for e in entries])
