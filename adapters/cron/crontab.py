@@ -180,7 +180,8 @@ def _parse_entry(path, number, line, fmt, env, name) -> tuple[Entry | None, str 
     if fmt == "system":
         umatch = USER_RE.match(line[col:])
         if not umatch:
-            return None, "missing user column (system crontab format: schedule, user, command)"
+            return None, ("entry without a command" if line[col:].strip() else
+                          "missing user column (system crontab format: schedule, user, command)")
         user, col = umatch.group(1), col + umatch.end()
     command = line[col:]
     if not command.strip():
