@@ -37,7 +37,7 @@ from unifier.adapters.kubernetes.api import KubeApi, Tally, WatchSession
 from unifier.adapters.kubernetes.objects import STATE_MAP, meta
 from unifier.adapters.kubernetes.selectors import Selector, parse
 from unifier.adapters.kubernetes.settings import KubernetesSettings
-from unifier.errors import NotFound, TriggerRefused, UnifierError
+from unifier.errors import NotFound, ToolUnavailable, TriggerRefused, UnifierError
 from unifier.model import Health, Job, Run, RunState, utcnow
 from unifier.schedule import next_run
 
@@ -220,8 +220,10 @@ class KubernetesAdapter(Adapter):
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     self._observe(obj, kind == "DELETED", reported, changed)
                     version = meta(obj).get("resourceVersion") or version
-            if session.dropped:
-                notes.append(f"{where}: watch ended early ({session.dropped}); "
+            if session.error and not session.events:
+                raise ToolUnavailable(f"watch jobs in {where}: {session.error}", instance=self.instance)
+            if session.dropped or session.error:
+                notes.append(f"{where}: watch ended early ({session.dropped or session.error}); "
                              "resuming from the last event read")
             if not session.gone:
                 return list(changed.values()), version, notes

@@ -53,6 +53,7 @@ class WatchSession:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     gone: bool = False  # a 410 Gone: the resourceVersion is too old, relist
     dropped: str | None = None  # the stream broke; resume from the last event next time
+    error: str | None = None  # an ERROR event other than 410 (the server failed the watch)
 
 
 def _status_message(exc: ApiException) -> str:
@@ -213,7 +214,7 @@ class KubeApi:
                     if obj.get("code") == GONE:
                         session.gone = True
                     else:
-                        session.dropped = f"ERROR event: {obj.get('message') or obj}"
+                        session.error = f"ERROR event: HTTP {obj.get('code')} {obj.get('message') or obj}"
                     break
                 session.events.append((kind_, obj))
                 if time.monotonic() >= deadline:
