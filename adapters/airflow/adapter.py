@@ -10,6 +10,9 @@ Costs, in requests to Airflow:
   are dropped by fingerprint (kept in the watermark).
 - ``discover()``: one ``GET /api/v2/dags`` per 100 DAGs, plus one DAG-details read per
   adapter lifetime for Airflow's default time zone.
+- ``health()``: ``/monitor/health`` and ``/importErrors``, at most once a minute.
+- authentication: one ``POST /auth/token`` per day per (url, user), shared by every
+  adapter object in the process.
 - ``trigger()``: read the DAG (paused?), then ``POST dagRuns`` with the deterministic
   ``dag_run_id`` of the firing; a retry gets 409 and adopts the run after checking it
   belongs to the same firing.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -38,6 +42,7 @@ from unifier.adapters.airflow.settings import AirflowSettings
 from unifier.errors import AdapterError, NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state, utcnow
 
+HEALTH_TTL = 60.0  # seconds a health() answer is reused
 PAGE = 100  # Airflow's default maximum_page_limit: asking for more still returns 100
 RUN_ID_PREFIX = "unifier"
 NOTE_PREFIX = "unifier firing "  # the run's note names the firing: a 409 is adopted only after checking it
@@ -74,6 +79,7 @@ class AirflowAdapter(Adapter):
         super().__init__(instance, settings)
         self.client = AirflowClient(instance, settings)
         self._default_timezone: str | None = None
+        self._health: tuple[float, Health] | None = None
 
     # -- links ---------------------------------------------------------------------------
 
@@ -335,7 +341,7 @@ class AirflowAdapter(Adapter):
         if run.state.terminal:
             return
         self.client.call(self.client.dag_runs.patch_dag_run_without_preload_content, dag_id, run_id,
-                         af.DAGRunPatchBody(state=af.DAGRunPatchStates.FAILED), update_mask=["state"],
+                         af.DAGRunPatchBody(state=af.DagRunMutableStates.FAILED), update_mask=["state"],
                          what=f"PATCH dagRuns/{run_id} of {dag_id} (mark failed)")
 
     # -- logs ----------------------------------------------------------------------------
@@ -374,9 +380,14 @@ class AirflowAdapter(Adapter):
     # -- health --------------------------------------------------------------------------
 
     async def health(self) -> Health:
-        return await asyncio.to_thread(self._health)
+        # The control loop asks after every sync; Airflow's health changes on a slower
+        # scale than runs, and two requests a cycle would triple the cost of a quiet sync.
+        now = time.monotonic()
+        if self._health is None or now - self._health[0] >= HEALTH_TTL:
+            self._health = (now, await asyncio.to_thread(self._health_now))
+        return self._health[1]
 
-    def _health(self) -> Health:
+    def _health_now(self) -> Health:
         try:
             status = self.client.call(self.client.monitor.get_health_without_preload_content,
                                       what="GET /api/v2/monitor/health").body or {}

@@ -20,11 +20,12 @@ AdapterError naming the credentials; 404 -> NotFound; garbage -> AdapterError.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -68,23 +69,24 @@ class AirflowClient:
         self.import_errors = af.ImportErrorApi(self.api)
         self.monitor = af.MonitorApi(self.api)
         self.requests = 0  # every HTTP request sent, token requests included
-        self._lock = threading.Lock()
-        self._expires_at = 0.0
         if settings.token is not None:
             config.access_token = settings.token.get_secret_value()
-            self._expires_at = float("inf")
+            self.session = None
+        else:
+            self.session = _session_for(settings)
 
     # -- authentication -----------------------------------------------------------------
 
     def _ensure_token(self, force: bool = False) -> None:
-        if self.settings.token is not None:
+        session = self.session
+        if session is None:  # a static token
             return
-        with self._lock:
-            if not force and time.time() < self._expires_at:
-                return
-            self._login()
+        with session.lock:
+            if force or not session.token or time.time() >= session.refresh_at:
+                session.token, session.refresh_at = self._login()
+            self.api.configuration.access_token = session.token
 
-    def _login(self) -> None:
+    def _login(self) -> tuple[str, float]:
         body = {"username": self.settings.username,
                 "password": self.settings.password.get_secret_value()}  # type: ignore[union-attr]
         resp = self._send(lambda timeout: self.api.call_api(
@@ -97,15 +99,14 @@ class AirflowClient:
                 f"{self.settings.username!r} (HTTP {resp.status} from /auth/token): check the "
                 "instance's credentials", instance=self.instance)
         self._check(resp, "POST /auth/token")
-        token = (resp.body or {}).get("access_token") if isinstance(resp.body, dict) else None
+        token = resp.body.get("access_token") if isinstance(resp.body, dict) else None
         if not token:
             raise AdapterError(f"Airflow at {self.settings.url} answered /auth/token without an "
                                "access_token", instance=self.instance)
-        self.api.configuration.access_token = token
         now = time.time()
         expiry = _jwt_expiry(token)
         lifetime = (expiry - now) if expiry else 24 * 3600.0
-        self._expires_at = now + max(lifetime - min(TOKEN_REFRESH_MARGIN, lifetime / 2), 1.0)
+        return token, now + max(lifetime - min(TOKEN_REFRESH_MARGIN, lifetime / 2), 1.0)
 
     # -- requests -----------------------------------------------------------------------
 
@@ -166,6 +167,27 @@ class AirflowClient:
 
     def close(self) -> None:
         self.api.rest_client.pool_manager.clear()
+
+
+@dataclass
+class _Session:
+    """A bearer token shared by every client of one (url, user, password): the
+    reconciler may build a fresh adapter per sync, which must not mean a login per sync."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    token: str = ""
+    refresh_at: float = 0.0
+
+
+_SESSIONS: dict[tuple[str, str, str], _Session] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _session_for(settings: AirflowSettings) -> _Session:
+    secret = hashlib.sha256(settings.password.get_secret_value().encode()).hexdigest()  # type: ignore[union-attr]
+    key = (settings.url, settings.username or "", secret)
+    with _SESSIONS_LOCK:
+        return _SESSIONS.setdefault(key, _Session())
 
 
 def _jwt_expiry(token: str) -> float | None:

@@ -10,7 +10,7 @@
         # token: ${file:/run/secrets/airflow-token}
         verify: true                              # or a CA bundle path, or false
         timeout: 10
-        poll_interval: 30
+      poll_interval: 30s                          # the instance's, not the adapter's: see InstanceSpec
 
 Credentials are secret references, resolved only when the adapter is built.
 """
@@ -46,10 +46,6 @@ class AirflowSettings(BaseModel):
         description="TLS verification: true, false, or the path of a CA bundle file.",
     )
     timeout: float = Field(default=10.0, gt=0, description="Seconds before a request to Airflow times out.")
-    poll_interval: float = Field(
-        default=30.0, gt=0,
-        description="Seconds between syncs of this instance (the listener plugin's push shortens it).",
-    )
     unpause_on_trigger: bool = Field(
         default=False,
         description="When a trigger targets a paused DAG, unpause it instead of refusing the trigger.",

@@ -2,7 +2,8 @@
 
 Kept cheap to parse: no top-level work, PythonOperator callables defined once.
 
-    unifier_succeeds   two tasks; echoes its conf (the trigger's parameters) into the log
+    unifier_succeeds   two tasks; echoes its conf (the trigger's parameters) into the log;
+                       its `greeting` param must be a string
     unifier_fails      one task that raises
     unifier_slow       one task sleeping 60 s (the cancel test marks the run failed midway)
     unifier_frequent   scheduled by Airflow itself every 20 s, unpaused on creation
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 
 import pendulum
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 START = datetime(2026, 1, 1, tzinfo=pendulum.UTC)
 
@@ -52,6 +53,7 @@ with DAG(
     catchup=False,
     tags=["unifier", "test"],
     default_args={"owner": "data-team"},
+    params={"greeting": Param("hello", type="string")},
     is_paused_upon_creation=False,
 ):
     PythonOperator(task_id="greet", python_callable=_greet) >> PythonOperator(
