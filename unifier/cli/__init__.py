@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "unifier.cli.config_cmds",
     "unifier.cli.view_cmds",
     "unifier.cli.action_cmds",
+    "unifier.cli.run_cmds",
+    "unifier.cli.graph_cmds",
 )
 
 app = typer.Typer(

@@ -40,6 +40,8 @@ def apply_cmd(
     """Create, update or leave unchanged what the files declare (all or nothing)."""
     config = load_files(files)  # refuses the whole set before the catalog is even opened
     catalog = open_catalog()
+    from unifier.plan import refuse_cycles  # as `unifier plan` does: a cyclic trigger set is refused
+    refuse_cycles(catalog, config, prune=prune)
     changes = (plan_apply if dry_run else apply)(catalog, config, prune=prune)
     if output == Format.json:
         print_json([{"kind": c.kind, "name": c.name, "action": c.action} for c in changes])

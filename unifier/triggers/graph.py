@@ -192,12 +192,13 @@ class TriggerGraph:
         return Cycle(tuple(e.upstream for e in steps), tuple(e.trigger for e in steps))
 
     def topological_order(self) -> list[str]:
-        """Jobs with every upstream before its downstreams; jobs on cycles are left out."""
+        """Jobs with every upstream before its downstreams; jobs on a cycle, and jobs
+        downstream of one, are left out."""
         on_cycle = {j for c in _strongly_connected(self.nodes, self._out) for j in c
                     if len(c) > 1 or any(e.downstream == j for e in self._out.get(j, ()))}
         indegree = {n: 0 for n in self.nodes if n not in on_cycle}
         for edge in self.edges:
-            if edge.upstream in indegree and edge.downstream in indegree:
+            if edge.downstream in indegree:  # an edge from a cycle is never released
                 indegree[edge.downstream] += 1
         ready = sorted(n for n, d in indegree.items() if d == 0)
         order: list[str] = []
@@ -210,7 +211,6 @@ class TriggerGraph:
                     if indegree[edge.downstream] == 0:
                         ready.append(edge.downstream)
                         ready.sort()
-        # jobs fed from a cycle never reach indegree 0: they are unordered too
         return order
 
     # ------------------------------------------------------------------ estimates
