@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "unifier.cli.view_cmds",
     "unifier.cli.action_cmds",
     "unifier.cli.run_cmds",
+    "unifier.cli.run_cmds",
     "unifier.cli.graph_cmds",
 )
 

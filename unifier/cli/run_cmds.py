@@ -1,0 +1,118 @@
+"""run, serve, triggers, firings, pause, resume: the control loop and its triggers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+
+from unifier.cli.output import Format, OutputOption, err, open_catalog, out, print_json, table, when
+from unifier.triggers import store
+from unifier.triggers.store import list_firings, list_triggers, pause_trigger, resume_trigger
+
+ListenOption = Annotated[str, typer.Option(help="HOST:PORT of the API and webhooks")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.command()(serve)
+    app.command()(triggers)
+    app.command()(firings)
+    app.command()(pause)
+    app.command()(resume)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run(
+    interval: Annotated[float, typer.Option(help="longest pause between cycles, seconds "
+                                                 "(instances sync on their own poll_interval)")] = 1.0,
+    listen: ListenOption = "127.0.0.1:8765",
+    no_listen: Annotated[bool, typer.Option("--no-listen", help="no API, no webhooks")] = False,
+    cycles: Annotated[int | None, typer.Option(help="stop after this many cycles")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the control loop in the foreground: sync, evaluate triggers, fire; until SIGTERM."""
+    from unifier.reconciler import run_forever
+
+    _logging(verbose)
+    catalog = open_catalog()
+    asyncio.run(run_forever(catalog, interval=interval, listen=None if no_listen else listen,
+                            cycles=cycles))
+
+
+def serve(listen: ListenOption = "127.0.0.1:8765") -> None:
+    """Serve the HTTP API only (no control loop: webhooks are accepted and do nothing)."""
+    from unifier.reconciler import run_api_only
+
+    _logging(False)
+    asyncio.run(run_api_only(open_catalog(), listen))
+
+
+def triggers(output: OutputOption = Format.table) -> None:
+    """List triggers: what each waits for, what it runs, whether it is paused and why."""
+    items = list_triggers(open_catalog())
+    if output == Format.json:
+        from unifier.api.views import trigger_view
+
+        print_json([trigger_view(t) for t in items])
+        return
+    rows = []
+    for t in items:
+        mode = t.spec.when.mode
+        rows.append([t.name, f"{mode}: " + ", ".join(t.upstream_jobs), ", ".join(t.downstream_jobs),
+                     f"paused: {t.paused_reason}" if t.paused else "active"])
+    table(["TRIGGER", "WHEN", "THEN", "STATE"], rows)
+
+
+def firings(
+    trigger: Annotated[str | None, typer.Argument(help="only this trigger's")] = None,
+    status: Annotated[str | None, typer.Option(help="pending, issued or failed")] = None,
+    limit: Annotated[int, typer.Option(help="newest N")] = 50,
+    output: OutputOption = Format.table,
+) -> None:
+    """The firing ledger, newest first: upstream runs in, downstream runs out."""
+    items = list_firings(open_catalog(), trigger, status=status, limit=limit)
+    if output == Format.json:
+        from unifier.api.views import firing_view
+
+        print_json([firing_view(f) for f in items])
+        return
+    rows = []
+    for f in items:
+        upstream = ", ".join(f"{k.job}#{k.run_id}" for k in f.upstream_runs)
+        downstream = ", ".join(f"{k.job}#{k.run_id}" for k in f.downstream_runs) or "-"
+        status_text = f.status if not f.error else f"{f.status}: {f.error}"
+        rows.append([f.id, f.trigger, when(f.created_at), upstream, downstream, status_text])
+    table(["FIRING", "TRIGGER", "AT", "UPSTREAM", "DOWNSTREAM", "STATUS"], rows)
+
+
+def pause(
+    name: Annotated[str, typer.Argument(help="trigger name")],
+    reason: Annotated[str, typer.Option(help="why, shown by `unifier triggers`")] = "paused by hand",
+) -> None:
+    """Stop a trigger from firing until `unifier resume` (runs meanwhile are not fired for)."""
+    catalog = open_catalog()
+    pause_trigger(catalog, name, reason)
+    catalog.audit("trigger.pause", f"trigger/{name}", {"reason": reason})
+    err.print(f"trigger/{name} paused")
+
+
+def resume(name: Annotated[str, typer.Argument(help="trigger name")]) -> None:
+    """Resume a trigger paused by hand or by the storm guard."""
+    catalog = open_catalog()
+    was = store.get_trigger(catalog, name)
+    if resume_trigger(catalog, name):
+        catalog.audit("trigger.resume", f"trigger/{name}", {"was": was.paused_reason})
+        out.print(f"trigger/{name} resumed (was {was.paused_reason})")
+    elif was.paused:
+        out.print(f"trigger/{name} is {was.paused_reason}: change the spec and apply it")
+    else:
+        out.print(f"trigger/{name} was not paused")

@@ -1,0 +1,266 @@
+"""Evaluate: which triggers are newly satisfied, decided from the catalog alone.
+
+Two transactions, each safe to cut short by a crash:
+
+1. **collect** reads the run events appended since the ``evaluate`` cursor, keeps the
+   terminal ones, finds the triggers waiting for those jobs through the upstream
+   index, and records each matching run as an *arrival* of that trigger (at most one
+   per trigger and run), marks those triggers dirty and moves the cursor — together.
+   The cost follows the number of runs that finished, not the number of triggers.
+2. **decide** looks at the dirty triggers only. ``any``: every open arrival is one
+   firing. ``all``: the newest open arrival of each condition, all ended inside
+   ``within`` if set, make one firing; older open arrivals of those jobs are
+   superseded by it. Firings are written to the ledger as pending, arrivals marked
+   consumed and triggers cleaned, in one transaction: either the firing exists and
+   its runs are spent, or neither.
+
+The storm guard is checked before each firing is written: a trigger that already fired
+``max_firings`` times inside ``window`` is paused, with the reason, and writes nothing.
+Triggers paused (in the spec or at run time) record no arrivals: runs that finish
+while a trigger is paused never fire it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from unifier.catalog import Catalog
+from unifier.catalog.tables import (
+    FiringRow,
+    RunEventRow,
+    TriggerArrivalRow,
+    TriggerRow,
+    TriggerUpstreamRow,
+)
+from unifier.duration import format_duration, parse_duration
+from unifier.model import TERMINAL_STATES, RunKey, as_utc, utcnow
+from unifier.triggers import ledger
+from unifier.triggers.faults import fault_point
+
+log = logging.getLogger("unifier.triggers")
+
+CURSOR = "evaluate"
+_BATCH = 400  # keys per IN (...): under SQLite's variable limit
+_EVENTS_PER_PASS = 20_000
+_TERMINAL = [s.value for s in TERMINAL_STATES]
+
+
+@dataclass
+class EvaluationReport:
+    events: int = 0  # terminal run events read
+    arrivals: int = 0
+    triggers: int = 0  # triggers evaluated (dirty ones)
+    firings: list[str] = field(default_factory=list)
+    paused: dict[str, str] = field(default_factory=dict)  # trigger -> reason (storm guard)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What deciding needs of a spec, read straight from the stored JSON (validated at
+    apply time), so evaluating many triggers does not re-validate many models."""
+
+    mode: str
+    conditions: tuple[tuple[str, frozenset[str]], ...]
+    within: timedelta | None
+    actions: tuple[str, ...]
+    guard: bool
+    max_firings: int
+    window: timedelta
+
+
+_rules: dict[str, _Rule] = {}  # spec hash -> rule; a cache, never the truth
+
+
+def _rule(spec_hash: str, raw: dict[str, Any]) -> _Rule:
+    rule = _rules.get(spec_hash)
+    if rule is None:
+        when = raw["when"]
+        mode = "all" if when.get("all") is not None else "any"
+        conditions = []
+        for c in when[mode]:
+            states = c.get("state", ["succeeded"])
+            conditions.append((c["job"], frozenset([states] if isinstance(states, str) else states)))
+        guard = raw.get("storm_guard") or {}
+        within = when.get("within")
+        rule = _Rule(
+            mode=mode, conditions=tuple(conditions),
+            within=parse_duration(within) if within is not None else None,
+            actions=tuple(a["job"] for a in raw["then"]),
+            guard=guard.get("enabled", True), max_firings=guard.get("max_firings", 20),
+            window=parse_duration(guard.get("window", "1h")),
+        )
+        if len(_rules) > 200_000:
+            _rules.clear()
+        _rules[spec_hash] = rule
+    return rule
+
+
+def evaluate(catalog: Catalog, *, now: datetime | None = None) -> EvaluationReport:
+    report = EvaluationReport()
+    while True:
+        read, more = collect(catalog, report)
+        if not more:
+            break
+    decide(catalog, report, now=now)
+    return report
+
+
+# ---------------------------------------------------------------------- collect
+
+
+def collect(catalog: Catalog, report: EvaluationReport) -> tuple[int, bool]:
+    """Turn new terminal run events into arrivals. Returns (events read, more to read)."""
+    with catalog.session() as s:
+        cursor = ledger.get_cursor(s, CURSOR)
+        newest = s.scalar(select(func.max(RunEventRow.id))) or 0
+        if newest <= cursor:
+            return 0, False
+        events = s.execute(
+            select(RunEventRow.id, RunEventRow.job, RunEventRow.run_id, RunEventRow.state,
+                   RunEventRow.event_time)
+            .where(RunEventRow.id > cursor, RunEventRow.id <= newest,
+                   RunEventRow.state.in_(_TERMINAL))
+            .order_by(RunEventRow.id).limit(_EVENTS_PER_PASS)).all()
+        more = len(events) == _EVENTS_PER_PASS
+        position = events[-1].id if more else newest
+        report.events += len(events)
+        by_job: dict[str, list[Any]] = defaultdict(list)
+        for event in events:
+            by_job[event.job].append(event)
+        jobs = list(by_job)
+        arrivals: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for start in range(0, len(jobs), _BATCH):
+            rows = s.execute(
+                select(TriggerUpstreamRow.trigger, TriggerUpstreamRow.job, TriggerUpstreamRow.states,
+                       TriggerRow.baseline_event_id)
+                .join(TriggerRow, TriggerRow.name == TriggerUpstreamRow.trigger)
+                .where(TriggerUpstreamRow.job.in_(jobs[start:start + _BATCH]),
+                       TriggerRow.paused.is_(False), TriggerRow.declared_paused.is_(False))).all()
+            for trigger, job, states, baseline in rows:
+                wanted = states.split(",")
+                for event in by_job[job]:
+                    if event.state in wanted and event.id > baseline:
+                        arrivals[(trigger, job, event.run_id)] = {
+                            "trigger": trigger, "job": job, "run_id": event.run_id,
+                            "state": event.state, "ended_at": event.event_time,
+                            "event_id": event.id, "consumed_by": None}
+        if arrivals:
+            _insert_new_arrivals(s, list(arrivals.values()))
+            touched = sorted({a[0] for a in arrivals})
+            for start in range(0, len(touched), _BATCH):
+                s.execute(update(TriggerRow).where(TriggerRow.name.in_(touched[start:start + _BATCH]))
+                          .values(dirty=True))
+        report.arrivals += len(arrivals)
+        ledger.set_cursor(s, CURSOR, position)
+        return len(events), more
+
+
+def _insert_new_arrivals(s: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert, leaving alone arrivals already recorded (one run counts once per trigger;
+    a run the tool restarts and finishes again does not arrive twice)."""
+    dialect = s.get_bind().dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # the catalog runs on SQLite or PostgreSQL only
+        raise NotImplementedError(f"arrivals on a {dialect} catalog")
+    for start in range(0, len(rows), 100):  # 7 columns per row: stay under variable limits
+        s.execute(insert(TriggerArrivalRow).values(rows[start:start + 100]).on_conflict_do_nothing())
+
+
+# ---------------------------------------------------------------------- decide
+
+
+def decide(catalog: Catalog, report: EvaluationReport, *, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    with catalog.session() as s:
+        dirty = s.execute(select(TriggerRow.name, TriggerRow.spec, TriggerRow.spec_hash,
+                                 TriggerRow.paused, TriggerRow.declared_paused)
+                          .where(TriggerRow.dirty.is_(True))).all()
+        if not dirty:
+            return
+        report.triggers += len(dirty)
+        active = {d.name: _rule(d.spec_hash, d.spec) for d in dirty if not (d.paused or d.declared_paused)}
+        names = sorted(active)
+        open_arrivals: dict[str, list[TriggerArrivalRow]] = defaultdict(list)
+        recent: dict[str, list[datetime]] = defaultdict(list)
+        for start in range(0, len(names), _BATCH):
+            batch = names[start:start + _BATCH]
+            for row in s.scalars(select(TriggerArrivalRow).where(
+                    TriggerArrivalRow.trigger.in_(batch), TriggerArrivalRow.consumed_by.is_(None))):
+                open_arrivals[row.trigger].append(row)
+            widest = max(active[n].window for n in batch)
+            for trigger, created in s.execute(
+                    select(FiringRow.trigger, FiringRow.created_at)
+                    .where(FiringRow.trigger.in_(batch), FiringRow.created_at >= now - widest)):
+                recent[trigger].append(as_utc(created))
+        for name in names:
+            rule = active[name]
+            for runs in _satisfied(rule, open_arrivals.get(name, [])):
+                if rule.guard:
+                    fired = sum(1 for t in recent[name] if t >= now - rule.window)
+                    if fired >= rule.max_firings:
+                        reason = (f"storm guard: {fired} firings in the last "
+                                  f"{format_duration(rule.window)} (max {rule.max_firings}); "
+                                  f"fix the trigger and apply it, or `unifier resume {name}`")
+                        s.execute(update(TriggerRow).where(TriggerRow.name == name)
+                                  .values(paused=True, paused_reason=reason, updated_at=now))
+                        report.paused[name] = reason
+                        log.warning("trigger %s paused: %s", name, reason)
+                        break
+                keys = [RunKey(job=a.job, run_id=a.run_id) for a in runs]
+                fid = ledger.add_firing(s, name, keys, list(rule.actions), now)
+                consumed = fid or ledger.firing_id(name, keys)
+                for arrival in runs:
+                    arrival.consumed_by = consumed
+                _supersede(rule, open_arrivals.get(name, []), runs, consumed)
+                if fid:
+                    recent[name].append(now)
+                    report.firings.append(fid)
+        for start in range(0, len(dirty), _BATCH):
+            s.execute(update(TriggerRow)
+                      .where(TriggerRow.name.in_([d.name for d in dirty[start:start + _BATCH]]))
+                      .values(dirty=False))
+        fault_point("before-ledger-write")
+    if report.firings:
+        fault_point("after-ledger-write")
+
+
+def _satisfied(rule: _Rule, arrivals: list[TriggerArrivalRow]) -> list[list[TriggerArrivalRow]]:
+    """The upstream run sets that each make one firing, oldest first."""
+    arrivals = sorted(arrivals, key=lambda a: (as_utc(a.ended_at), a.event_id))
+    if rule.mode == "any":
+        return [[a] for a in arrivals
+                if any(a.job == job and a.state in states for job, states in rule.conditions)]
+    chosen: list[TriggerArrivalRow] = []
+    for job, states in rule.conditions:
+        newest = [a for a in arrivals if a.job == job and a.state in states]
+        if not newest:
+            return []
+        if newest[-1] not in chosen:
+            chosen.append(newest[-1])
+    if rule.within is not None:
+        ends = [as_utc(a.ended_at) for a in chosen]
+        if max(ends) - min(ends) > rule.within:
+            return []
+    return [chosen]
+
+
+def _supersede(rule: _Rule, arrivals: list[TriggerArrivalRow], used: list[TriggerArrivalRow],
+               firing: str) -> None:
+    """An ``all`` firing took the newest run of each job: older open runs of those jobs
+    will never be chosen, so they are spent too (by the same firing, as superseded)."""
+    if rule.mode != "all":
+        return
+    jobs = {a.job for a in used}
+    for arrival in arrivals:
+        if arrival.consumed_by is None and arrival.job in jobs:
+            arrival.consumed_by = f"superseded:{firing}"[:64]

@@ -1,0 +1,161 @@
+"""The firing ledger: every firing is written here before anything is started downstream.
+
+A firing's id is deterministic from its trigger and upstream runs
+(:func:`firing_id`), and the ledger is unique per (trigger, upstream runs), so deciding
+the same firing twice writes it once. Each action of a firing passes the adapter its
+own deterministic id (:func:`action_firing_id`); adapters' ``trigger()`` is idempotent
+per that id, so re-issuing a pending firing after a crash adopts the run the first
+attempt started instead of starting another.
+
+Life of a firing::
+
+    pending --(every action's run recorded)--> issued
+    pending --(render error, or the tool refuses for good)--> failed
+    pending --(tool down)--> pending, retried at next_attempt_at (exponential backoff)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from unifier.catalog import Catalog
+from unifier.catalog.tables import CursorRow, FiringRow, RunRow
+from unifier.model import Cause, RunKey, utcnow
+from unifier.triggers.store import Firing, FiringAction, firing_from_row
+
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+def upstream_key(runs: Iterable[RunKey]) -> str:
+    text = "\n".join(sorted(f"{k.job} {k.run_id}" for k in set(runs)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def firing_id(trigger: str, runs: Iterable[RunKey]) -> str:
+    """The same trigger and upstream runs always name the same firing."""
+    digest = hashlib.sha256(f"{trigger}\n{upstream_key(runs)}".encode()).hexdigest()
+    return f"f-{digest[:24]}"
+
+
+def action_firing_id(firing: str, index: int) -> str:
+    """The id passed to the downstream adapter for ``then[index]`` of a firing."""
+    return f"{firing}-{index}"
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 10)))
+
+
+# ---------------------------------------------------------------------- writing
+
+
+def add_firing(s: Session, trigger: str, runs: list[RunKey], actions: list[str],
+               now: datetime) -> str | None:
+    """Write a pending firing inside the caller's transaction; None if already there."""
+    runs = sorted(set(runs), key=lambda k: (k.job, k.run_id))
+    fid = firing_id(trigger, runs)
+    if s.get(FiringRow, fid) is not None:
+        return None
+    s.add(FiringRow(
+        id=fid, trigger=trigger, upstream_key=upstream_key(runs),
+        upstream_runs=[k.model_dump() for k in runs], status="pending",
+        actions=[FiringAction(job=job, firing_id=action_firing_id(fid, i)).as_dict()
+                 for i, job in enumerate(actions)],
+        error=None, attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
+    ))
+    return fid
+
+
+def due_firings(catalog: Catalog, now: datetime | None = None, limit: int = 200) -> list[Firing]:
+    """Pending firings whose next attempt is due, oldest first."""
+    now = now or utcnow()
+    with catalog.session() as s:
+        rows = s.scalars(select(FiringRow).where(
+            FiringRow.status == "pending", FiringRow.next_attempt_at <= now,
+        ).order_by(FiringRow.created_at, FiringRow.id).limit(limit))
+        return [firing_from_row(r) for r in rows]
+
+
+def next_due_at(catalog: Catalog) -> datetime | None:
+    with catalog.session() as s:
+        return s.scalar(select(FiringRow.next_attempt_at).where(FiringRow.status == "pending")
+                        .order_by(FiringRow.next_attempt_at).limit(1))
+
+
+def begin_attempt(catalog: Catalog, fid: str) -> int:
+    with catalog.session() as s:
+        row = s.get(FiringRow, fid)
+        row.attempts += 1
+        row.updated_at = utcnow()
+        return row.attempts
+
+
+def set_params(catalog: Catalog, fid: str, params: list[dict[str, Any]]) -> None:
+    """Keep the rendered parameters: every retry sends exactly what the first did."""
+    with catalog.session() as s:
+        row = s.get(FiringRow, fid)
+        actions = [dict(a) for a in row.actions]
+        for action, rendered in zip(actions, params):
+            if action.get("params") is None:
+                action["params"] = rendered
+        row.actions, row.updated_at = actions, utcnow()
+
+
+def record_action(catalog: Catalog, fid: str, index: int, run: RunKey, cause: Cause) -> None:
+    """The downstream run of ``then[index]`` exists: note it and make its cause ours.
+
+    The cause is written to the run here too, because a sync may have stored the run
+    first with only what the tool knows of it (no trigger name, no upstream runs)."""
+    now = utcnow()
+    with catalog.session() as s:
+        row = s.get(FiringRow, fid)
+        actions = [dict(a) for a in row.actions]
+        actions[index].update(run_id=run.run_id, error=None)
+        row.actions, row.updated_at = actions, now
+        if all(a.get("run_id") for a in actions):
+            row.status, row.error, row.next_attempt_at = "issued", None, None
+        s.execute(update(RunRow).where(RunRow.job == run.job, RunRow.run_id == run.run_id)
+                  .values(cause=cause.model_dump(mode="json")))
+
+
+def action_failed(catalog: Catalog, fid: str, index: int, error: str, *, retry: bool) -> None:
+    """An action could not be issued: retried later when the cause may pass (a tool that
+    is down), else the firing fails once nothing is left to retry."""
+    now = utcnow()
+    with catalog.session() as s:
+        row = s.get(FiringRow, fid)
+        actions = [dict(a) for a in row.actions]
+        actions[index]["error"] = error if retry else f"refused: {error}"
+        row.actions, row.updated_at, row.error = actions, now, error
+        if retry:
+            row.next_attempt_at = now + backoff(row.attempts)
+        elif all(a.get("run_id") or (a.get("error") or "").startswith("refused: ") for a in actions):
+            row.status, row.next_attempt_at = "failed", None
+
+
+def fail_firing(catalog: Catalog, fid: str, error: str) -> None:
+    with catalog.session() as s:
+        row = s.get(FiringRow, fid)
+        row.status, row.error, row.next_attempt_at, row.updated_at = "failed", error, None, utcnow()
+
+
+# ---------------------------------------------------------------------- cursors
+
+
+def get_cursor(s: Session, name: str) -> int:
+    row = s.get(CursorRow, name)
+    return row.position if row else 0
+
+
+def set_cursor(s: Session, name: str, position: int) -> None:
+    row = s.get(CursorRow, name)
+    if row is None:
+        s.add(CursorRow(name=name, position=position, updated_at=utcnow()))
+    else:
+        row.position, row.updated_at = position, utcnow()
