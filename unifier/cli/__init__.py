@@ -19,7 +19,6 @@ COMMAND_MODULES = (
     "unifier.cli.view_cmds",
     "unifier.cli.action_cmds",
     "unifier.cli.run_cmds",
-    "unifier.cli.run_cmds",
     "unifier.cli.graph_cmds",
 )
 
