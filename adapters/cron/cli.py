@@ -102,15 +102,17 @@ def _rewrite(path: Path, fmt: str, ids: list[str], everything: bool, change) -> 
 
 
 def _finish(path: Path, old: str, new: str, messages: list[str], dry_run: bool) -> None:
-    for message in messages:
-        typer.echo(message)
+    for message in messages:  # to stderr: stdout carries only the diff of --dry-run
+        typer.echo(message, err=True)
     if old == new:
-        typer.echo("nothing to change")
+        typer.echo("nothing to change", err=True)
         return
     if dry_run:
         diff = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                     fromfile=str(path), tofile=f"{path} (after)")
-        typer.echo("".join(diff), nl=False)
+        text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                       for line in diff)
+        typer.echo(text.encode("utf-8", "surrogateescape"), nl=False)  # the file's own bytes
         return
     backup = path.with_name(f"{path.name}.unifier-bak.{datetime.now():%Y%m%dT%H%M%S%f}")
     shutil.copy2(path, backup)
@@ -119,7 +121,7 @@ def _finish(path: Path, old: str, new: str, messages: list[str], dry_run: bool) 
     crontab.write_text(tmp, new)
     shutil.copymode(path, tmp)
     os.replace(tmp, path)
-    typer.echo(f"wrote {path} (backup: {backup})")
+    typer.echo(f"wrote {path} (backup: {backup})", err=True)
 
 
 FileOpt = Annotated[Path, typer.Option("--crontab", help="The crontab file to edit.")]
