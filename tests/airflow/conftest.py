@@ -116,8 +116,14 @@ class RequestLog:
         return [path for _, path in self.calls]
 
 
+@pytest.fixture
+def count_requests() -> Callable[[Any], contextlib.AbstractContextManager[RequestLog]]:
+    """``with count_requests(adapter) as log:`` records the adapter's HTTP requests."""
+    return _count_requests
+
+
 @contextlib.contextmanager
-def count_requests(adapter: Any) -> Iterator[RequestLog]:
+def _count_requests(adapter: Any) -> Iterator[RequestLog]:
     """Wrap the urllib3 pool of the adapter's generated ApiClient: counts what reaches
     the network, independently of the adapter's own bookkeeping."""
     from urllib.parse import urlsplit

@@ -16,8 +16,6 @@ from unifier.errors import AdapterError, NotFound, ToolUnavailable, TriggerRefus
 from unifier.model import CauseKind, RunState
 from unifier.testing.conformance import wait_terminal
 
-from .conftest import count_requests
-
 pytestmark = pytest.mark.airflow
 
 RUNS_PATH = "/api/v2/dags/~/dagRuns"
@@ -30,7 +28,7 @@ def firing() -> str:
 # -- discovery ----------------------------------------------------------------------------
 
 
-async def test_discover_pages_through_every_dag(make_adapter, airflow_api):
+async def test_discover_pages_through_every_dag(count_requests, make_adapter, airflow_api):
     adapter = make_adapter()
     total = airflow_api.get("/dags", limit=1)["total_entries"]
     assert total > 200, "the test DAG folder defines 200 page_dag_* DAGs plus the unifier_* ones"
@@ -85,7 +83,7 @@ async def test_import_errors_are_health_not_crashes(make_adapter):
 # -- incremental sync -----------------------------------------------------------------
 
 
-async def test_a_quiet_sync_costs_one_request(make_adapter):
+async def test_a_quiet_sync_costs_one_request(count_requests, make_adapter):
     adapter = make_adapter()
     first = await adapter.changes(None)  # also logs in
     with count_requests(adapter) as log:
@@ -94,7 +92,7 @@ async def test_a_quiet_sync_costs_one_request(make_adapter):
     assert second.requests == 1
 
 
-async def test_changed_runs_cost_one_request_per_hundred(make_adapter, airflow_api):
+async def test_changed_runs_cost_one_request_per_hundred(count_requests, make_adapter, airflow_api):
     adapter = make_adapter()
     start = await adapter.changes(None)
     created = set(airflow_api.queued_runs(150, prefix=f"page-{uuid.uuid4().hex[:6]}"))
@@ -162,7 +160,7 @@ async def test_a_cleared_run_becomes_a_new_attempt_in_the_catalog(make_adapter, 
 # -- trigger ------------------------------------------------------------------------------
 
 
-async def test_a_retried_firing_starts_no_second_dag_run(make_adapter, airflow_api):
+async def test_a_retried_firing_starts_no_second_dag_run(count_requests, make_adapter, airflow_api):
     fid = firing()
     first = await make_adapter().trigger("unifier_succeeds", {"greeting": "hi"}, fid)
     # the retry comes from a fresh process (a restarted unifier): nothing in memory
@@ -286,7 +284,7 @@ async def test_a_static_token_works_and_a_bad_one_is_named(make_adapter, airflow
         await bad.changes(None)
 
 
-async def test_the_token_is_renewed_before_it_expires(make_adapter):
+async def test_the_token_is_renewed_before_it_expires(count_requests, make_adapter):
     adapter = make_adapter()
     await adapter.changes(None)
     adapter.client.session.refresh_at = time.time() - 1  # as if its expiry were near
