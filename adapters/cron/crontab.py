@@ -107,8 +107,9 @@ class Crontab:
 def detect_format(path: str, fmt: str = "auto") -> str:
     if fmt != "auto":
         return fmt
+    # /etc/crontab and files in a cron.d directory (/etc/cron.d or a copy of one)
     p = os.path.normpath(path)
-    return "system" if p == "/etc/crontab" or p.startswith("/etc/cron.d/") else "user"
+    return "system" if p == "/etc/crontab" or os.path.basename(os.path.dirname(p)) == "cron.d" else "user"
 
 
 def read_text(path: str) -> str:

@@ -33,8 +33,8 @@ class CrontabSource(BaseModel):
         default="auto",
         description=(
             "user: `SCHEDULE COMMAND` lines (crontab -e); system: `SCHEDULE USER COMMAND` "
-            "lines (/etc/crontab, /etc/cron.d); auto: system under /etc/cron.d and for "
-            "/etc/crontab, user elsewhere."
+            "lines (/etc/crontab, /etc/cron.d); auto: system for /etc/crontab and for files "
+            "in a directory named cron.d, user elsewhere."
         ),
     )
 
