@@ -65,6 +65,7 @@ class KubernetesAdapter(Adapter):
         # caller that comes back with the watermark it returned.
         self._reported: dict[tuple[str, str], Run] = {}
         self._reported_for: str | None = None
+        self._cycle = 0
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -197,8 +198,12 @@ class KubernetesAdapter(Adapter):
             runs.extend(scope_runs)
             new_versions[scope] = version
             notes.extend(scope_notes)
-        new_watermark = json.dumps({"resourceVersions": new_versions}, sort_keys=True,
-                                   separators=(",", ":"))
+        # "cycle" makes every watermark unique, so the memory above can never be
+        # mistaken as belonging to an older watermark with the same versions.
+        self._cycle += 1
+        new_watermark = json.dumps({"cycle": f"{id(self):x}.{self._cycle}",
+                                    "resourceVersions": new_versions},
+                                   sort_keys=True, separators=(",", ":"))
         self._reported, self._reported_for = reported, new_watermark
         return ChangeSet(runs=runs, watermark=new_watermark,
                          requests=sum(t.count for t in tallies), notes=notes)

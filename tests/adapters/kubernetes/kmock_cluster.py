@@ -37,6 +37,7 @@ import yaml
 from kmock import KubernetesEmulator, Server
 
 JOBS = kmock.resource("batch", "v1", "jobs")
+CRONJOBS = kmock.resource("batch", "v1", "cronjobs")
 PODS = kmock.resource("", "v1", "pods")
 
 
