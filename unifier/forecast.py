@@ -130,8 +130,9 @@ def forecast(catalog: Catalog, triggers: list[GraphTrigger], *, within: timedelt
         for run in catalog.list_runs(job=uri, states=[RunState.RUNNING, RunState.QUEUED], limit=50):
             began = run.started_at or run.queued_at or now
             end = end_of(uri, began)
+            # overdue, or of unknown duration: it ends from now on, no sooner
             occurrences.setdefault(uri, []).append(
-                _Occurrence(began, max(end, now) if end else None, True))
+                _Occurrence(began, max(end, now), True) if end else _Occurrence(now, None, True))
 
     for uri in graph.topological_order():
         for trigger in graph.triggers_into(uri):
@@ -148,7 +149,7 @@ def forecast(catalog: Catalog, triggers: list[GraphTrigger], *, within: timedelt
                 row = Expected(start, uri, "trigger", detail, trigger=trigger.name, after=after,
                                expected_end=end, exact=exact)
                 occurrences.setdefault(uri, []).append(_Occurrence(start, end, exact, row))
-    rows = [o.row for found in occurrences.values() for o in found if o.row is not None and o.start > now]
+    rows = [o.row for found in occurrences.values() for o in found if o.row is not None and o.start >= now]
     return sorted(rows, key=lambda r: (r.at, r.job, r.reason))
 
 
