@@ -129,3 +129,21 @@ def test_a_run_reached_twice_is_explained_once(home_catalog):
     assert sum("cron://h/a run 1  succeeded" in line for line in lines) == 1
     assert any(line.strip() == "cron://h/a run 1 (explained above)" for line in lines)
     assert "caused by external (api)" in "\n".join(lines)
+
+
+def test_upstream_runs_are_read_from_the_ledger_when_the_run_names_only_its_firing(home_catalog):
+    from unifier.triggers.ledger import add_firing
+
+    upstream = RunKey(job="cron://h/a", run_id="1")
+    with home_catalog.session() as s:
+        fid = add_firing(s, "b-after-a", [upstream], ["cron://h/b"], T0)
+    home_catalog.record_runs([
+        build_run("cron://h/a", "1", cause=Cause(kind=CauseKind.SCHEDULE)),
+        build_run("cron://h/b", "2", cause=Cause(kind=CauseKind.TRIGGER, trigger="b-after-a", firing_id=fid)),
+    ])
+    result = run_cli("why", "cron://h/b", "2")
+    assert f"caused by trigger b-after-a (firing {fid})" in result.stdout
+    assert "    cron://h/a run 1  succeeded" in result.stdout
+    orphan = Cause(kind=CauseKind.TRIGGER, trigger="gone", firing_id="f-unknown")
+    home_catalog.record_runs([build_run("cron://h/c", "3", cause=orphan)])
+    assert "recorded neither on the run nor in the ledger" in run_cli("why", "3").stdout

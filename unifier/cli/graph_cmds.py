@@ -15,8 +15,9 @@ from unifier.config import load_files
 from unifier.duration import parse_duration
 from unifier.errors import NotFound
 from unifier.forecast import forecast
-from unifier.model import utcnow
+from unifier.model import Run, RunKey, utcnow
 from unifier.plan import DEFAULT_MAX_FAN_OUT, Plan, build_plan, stored_triggers
+from unifier.triggers.store import get_firing
 from unifier.triggers.graph import (
     GraphTrigger,
     TriggerGraph,
@@ -156,13 +157,19 @@ def why(
             raise typer.Exit(EXIT_USAGE)
         run = found[0]
 
-    def lookup(job: str, native: str):  # type: ignore[no-untyped-def]
+    def lookup(job: str, native: str) -> Run | None:
         try:
             return catalog.get_run(job, native)
         except NotFound:
             return None
 
-    explanation = explain_run(lookup, run)
+    def firing_upstream(firing_id: str) -> list[RunKey]:
+        try:
+            return get_firing(catalog, firing_id).upstream_runs
+        except NotFound:
+            return []
+
+    explanation = explain_run(lookup, run, firing_upstream=firing_upstream)
     if output == Format.json:
         print_json(explanation.to_json())
         return

@@ -23,10 +23,13 @@ import json
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from unifier.model import CauseKind, JobRef, Run, RunKey
 from unifier.triggers.spec import TriggerSpec
+
+if TYPE_CHECKING:
+    from unifier.config import ConfigSet, Loaded
 
 
 class _StoredLike(Protocol):
@@ -46,9 +49,9 @@ class GraphTrigger:
     paused: bool = False  # declared paused, or paused by the storm guard
 
     @classmethod
-    def from_loaded(cls, item: Any) -> GraphTrigger:
+    def from_loaded(cls, item: Loaded) -> GraphTrigger:
         """From a :class:`~unifier.config.Loaded` Trigger document."""
-        spec: TriggerSpec = item.model.spec
+        spec: TriggerSpec = item.model.spec  # type: ignore[attr-defined]
         return cls(item.name, spec, item.location, spec.paused)
 
     @classmethod
@@ -119,7 +122,7 @@ class TriggerGraph:
         self.nodes: list[str] = sorted(nodes)
 
     @classmethod
-    def from_config(cls, config: Any) -> TriggerGraph:
+    def from_config(cls, config: ConfigSet) -> TriggerGraph:
         return cls(GraphTrigger.from_loaded(item) for item in config.of_kind("Trigger"))
 
     # ------------------------------------------------------------------ structure
@@ -444,12 +447,15 @@ class Explanation:
         }
 
 
-def explain_run(get_run: Callable[[str, str], Run | None], run: Run, *, max_depth: int = 100) -> Explanation:
+def explain_run(get_run: Callable[[str, str], Run | None], run: Run, *, max_depth: int = 100,
+                firing_upstream: Callable[[str], list[RunKey]] | None = None) -> Explanation:
     """Follow ``run``'s recorded cause back to its root causes.
 
-    ``get_run(job, run_id)`` returns a stored run or None. A run met twice (two
-    downstream branches from one upstream) is explained once and marked ``repeated``
-    the next time; the walk stops at ``max_depth`` in case the history loops.
+    ``get_run(job, run_id)`` returns a stored run or None. When a triggered run's cause
+    names its firing but not its upstream runs, ``firing_upstream(firing_id)`` reads
+    them from the ledger. A run met twice (two downstream branches from one upstream)
+    is explained once and marked ``repeated`` the next time; the walk stops at
+    ``max_depth`` in case the history loops.
     """
     seen: set[RunKey] = set()
 
@@ -461,7 +467,10 @@ def explain_run(get_run: Callable[[str, str], Run | None], run: Run, *, max_dept
         seen.add(current.key)
         if current.cause.kind != CauseKind.TRIGGER or depth >= max_depth:
             return node
-        for key in current.cause.upstream_runs:
+        keys = current.cause.upstream_runs
+        if not keys and current.cause.firing_id and firing_upstream is not None:
+            keys = firing_upstream(current.cause.firing_id)
+        for key in keys:
             upstream = get_run(key.job, key.run_id)
             if upstream is None:
                 node.missing.append(key)
@@ -478,8 +487,6 @@ def describe_cause(run: Run) -> str:
         text = f"trigger {cause.trigger or '?'}"
         if cause.firing_id:
             text += f" (firing {cause.firing_id})"
-        if not cause.upstream_runs:
-            text += "; upstream runs not recorded"
         return text
     if cause.kind == CauseKind.MANUAL:
         return f"manual{f' by {cause.actor}' if cause.actor else ''}"
@@ -507,6 +514,8 @@ def render_explanation(explanation: Explanation) -> str:
         lines.append(f"{indent}  caused by {describe_cause(run)}")
         for child in node.upstream:
             walk(child, indent + "    ")
+        if run.cause.kind == CauseKind.TRIGGER and not node.upstream and not node.missing:
+            lines.append(f"{indent}  (its upstream runs are recorded neither on the run nor in the ledger)")
         for key in node.missing:
             lines.append(f"{indent}    {key.job} run {key.run_id}  (not in the catalog: sync its instance)")
 
