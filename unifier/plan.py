@@ -204,6 +204,6 @@ def _missing_jobs(graph: TriggerGraph, jobs: dict[str, Job], catalog: Catalog, c
             why = f"no instance named {instance} in the catalog or the files"
         users = sorted({e.trigger for e in graph.upstream_edges(uri) + graph.downstream_edges(uri)})
         where = next((locations[t] for t in users if t in locations), None)
-        warnings.append(PlanWarning("missing-job", uri, f"job {uri} is not in the catalog ({why}); "
+        warnings.append(PlanWarning("missing-job", uri, f"job {uri} is not in the catalog: {why}; "
                                                     f"named by trigger(s) {', '.join(users)}", where))
     return warnings

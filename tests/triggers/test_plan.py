@@ -14,7 +14,7 @@ from tests.cli_helpers import run_cli
 from unifier.catalog import Catalog
 from unifier.config import load_files
 from unifier.plan import build_plan
-from unifier.testing import build_job
+from unifier.testing import build_job, register_fake_adapter
 from unifier.triggers.store import list_triggers
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
@@ -128,14 +128,27 @@ def test_missing_jobs_are_warned_with_the_reason_and_the_trigger(tmp_path, home_
                  trigger_yaml("elsewhere", ["cron://h/a"], ["jenkins://nowhere/deploy"]))
     result = run_cli("plan", "-f", path)
     assert result.exit_code == 0, result.stderr
-    assert ("job cron://h/typo is not in the catalog (instance h has no such job (check the name, or run "
-            "`unifier sync h`)); named by trigger(s) known-to-typo") in result.stderr
-    assert ("job jenkins://nowhere/deploy is not in the catalog (no instance named nowhere in the catalog "
-            "or the files); named by trigger(s) elsewhere") in result.stderr
+    assert ("job cron://h/typo is not in the catalog: instance h has no such job (check the name, or run "
+            "`unifier sync h`); named by trigger(s) known-to-typo") in result.stderr
+    assert ("job jenkins://nowhere/deploy is not in the catalog: no instance named nowhere in the catalog "
+            "or the files; named by trigger(s) elsewhere") in result.stderr
     assert "cron://h/a is not" not in result.stderr
     warnings = json.loads(run_cli("plan", "-f", path, "-o", "json").stdout)["warnings"]
     assert sorted(w["subject"] for w in warnings if w["kind"] == "missing-job") == [
         "cron://h/typo", "jenkins://nowhere/deploy"]
+
+
+def test_jobs_of_an_instance_the_same_files_create_are_said_to_come_at_first_sync(tmp_path, home_catalog):
+    register_fake_adapter()
+    instance = ("apiVersion: unifier/v1\nkind: Instance\nmetadata: {name: fresh}\n"
+                "spec:\n  adapter: fake\n  config: {jobs: [{id: x}]}\n")
+    path = write(tmp_path / "t.yaml", instance, trigger_yaml("t", ["fake://fresh/x"], ["fake://fresh/y"]))
+    data = json.loads(run_cli("plan", "-f", path, "-o", "json").stdout)
+    assert {(c["kind"], c["name"], c["action"]) for c in data["changes"]} == {
+        ("Instance", "fresh", "created"), ("Trigger", "t", "created")}
+    messages = {w["subject"]: w["message"] for w in data["warnings"]}
+    assert messages["fake://fresh/x"] == ("job fake://fresh/x is not in the catalog: instance fresh is new: its "
+                                          "jobs are discovered at its first sync after apply; named by trigger(s) t")
 
 
 def test_fan_out_beyond_the_limit_is_warned(tmp_path, home_catalog):
