@@ -707,6 +707,7 @@ class FakeJenkins:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as two writes
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
