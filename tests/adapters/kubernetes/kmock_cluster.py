@@ -91,6 +91,17 @@ class JobController:
                 pass
         await self.http.aclose()
 
+    async def settled(self, names: set[str], timeout: float = 10) -> None:
+        """Wait until the controller has finished every Job named (peeking at the store,
+        so that the wait itself puts no load on the API)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while {(j["metadata"]["name"]) for j in self.jobs()
+               if (j.get("status") or {}).get("conditions")} < names:
+            if loop.time() > deadline:
+                raise AssertionError(f"the stand-in controller did not finish {sorted(names)}")
+            await asyncio.sleep(0.05)
+
     def _serve_log(self, request: Any) -> bytes:
         return self.logs.get((request.namespace, request.name), "").encode()
 
