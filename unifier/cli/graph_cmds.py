@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from unifier.cli.output import EXIT_USAGE, Format, OutputOption, err, open_catalog, out, print_json, table, when
+from unifier.catalog import Catalog
 from unifier.config import load_files
 from unifier.duration import parse_duration
 from unifier.errors import NotFound
@@ -51,10 +52,11 @@ def register(app: typer.Typer) -> None:
     app.command(name="next")(next_cmd)
 
 
-def _triggers(files: list[Path] | None) -> list[GraphTrigger]:
+def _triggers(files: list[Path] | None, catalog: Catalog | None = None) -> list[GraphTrigger]:
+    """From the files when given, else the stored triggers."""
     if files:
         return [GraphTrigger.from_loaded(item) for item in load_files(files).of_kind("Trigger")]
-    return stored_triggers(open_catalog())
+    return stored_triggers(catalog or open_catalog())
 
 
 def _rate(value: float | None) -> str:
@@ -104,13 +106,14 @@ def graph(
     output: Annotated[GraphFormat, typer.Option("--output", "-o", help="text, dot, mermaid or json")] = GraphFormat.text,
 ) -> None:
     """Draw the cross-tool dependency graph of the triggers (stored, or from files)."""
-    drawn = TriggerGraph(_triggers(files))
+    catalog = None if files else open_catalog()
+    drawn = TriggerGraph(_triggers(files, catalog))
     if output == GraphFormat.dot:
         out.out(to_dot(drawn), end="")
     elif output == GraphFormat.mermaid:
         out.out(to_mermaid(drawn), end="")
     elif output == GraphFormat.json:
-        known = {j.uri for j in open_catalog().list_jobs()} if not files else None
+        known = {j.uri for j in catalog.list_jobs()} if catalog else None
         out.out(dumps_json(drawn, known), end="")
     else:
         out.out(to_text(drawn) or "no triggers\n", end="")

@@ -19,6 +19,7 @@ to its root causes, for ``unifier why``.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
@@ -60,7 +61,7 @@ class GraphTrigger:
         return cls(stored.name, stored.spec, stored.source, bool(stored.paused or stored.spec.paused))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Edge:
     upstream: str
     downstream: str
@@ -120,6 +121,7 @@ class TriggerGraph:
                     self._out[edge.upstream].append(edge)
                     self._in[edge.downstream].append(edge)
         self.nodes: list[str] = sorted(nodes)
+        self._loops: list[list[str]] | None = None
 
     @classmethod
     def from_config(cls, config: ConfigSet) -> TriggerGraph:
@@ -164,13 +166,18 @@ class TriggerGraph:
         """One cycle for every strongly connected group of jobs that loops (a self-loop
         included), each the shortest loop through the group's first job."""
         found = []
-        for component in _strongly_connected(self.nodes, self._out):
+        for component in self._looping_components():
             members = set(component)
             start = min(members)
-            if len(members) == 1 and not any(e.downstream == start for e in self._out.get(start, ())):
-                continue
             found.append(self._shortest_cycle(start, members))
         return sorted(found, key=lambda c: c.jobs)
+
+    def _looping_components(self) -> list[list[str]]:
+        """Strongly connected groups of jobs that loop (more than one job, or a self-loop)."""
+        if self._loops is None:
+            self._loops = [c for c in _strongly_connected(self.nodes, self._out)
+                           if len(c) > 1 or any(e.downstream == c[0] for e in self._out.get(c[0], ()))]
+        return self._loops
 
     def _shortest_cycle(self, start: str, members: set[str]) -> Cycle:
         previous: dict[str, Edge] = {}
@@ -197,23 +204,22 @@ class TriggerGraph:
     def topological_order(self) -> list[str]:
         """Jobs with every upstream before its downstreams; jobs on a cycle, and jobs
         downstream of one, are left out."""
-        on_cycle = {j for c in _strongly_connected(self.nodes, self._out) for j in c
-                    if len(c) > 1 or any(e.downstream == j for e in self._out.get(j, ()))}
+        on_cycle = {j for c in self._looping_components() for j in c}
         indegree = {n: 0 for n in self.nodes if n not in on_cycle}
         for edge in self.edges:
             if edge.downstream in indegree:  # an edge from a cycle is never released
                 indegree[edge.downstream] += 1
-        ready = sorted(n for n, d in indegree.items() if d == 0)
+        ready = [n for n, d in indegree.items() if d == 0]
+        heapq.heapify(ready)  # the smallest URI first: a stable order for equal ranks
         order: list[str] = []
         while ready:
-            job = ready.pop(0)
+            job = heapq.heappop(ready)
             order.append(job)
             for edge in self._out.get(job, ()):
                 if edge.downstream in indegree:
                     indegree[edge.downstream] -= 1
                     if indegree[edge.downstream] == 0:
-                        ready.append(edge.downstream)
-                        ready.sort()
+                        heapq.heappush(ready, edge.downstream)
         return order
 
     # ------------------------------------------------------------------ estimates
