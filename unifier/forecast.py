@@ -12,8 +12,9 @@ Two sources of expected runs:
 
 A trigger waiting for ``all`` of its conditions pairs the upstream runs in order (the
 k-th firing waits for the k-th expected end of every condition); ``any`` fires on each
-upstream end. When a duration is unknown (no successful run yet), the expected start
-is a lower bound and the row says so.
+upstream end. Upstream runs are expected to succeed: a condition that waits for a
+failure is not forecast. When a duration is unknown (no successful run yet), the
+expected start is a lower bound and the row says so.
 """
 
 from __future__ import annotations
@@ -155,21 +156,25 @@ def forecast(catalog: Catalog, triggers: list[GraphTrigger], *, within: timedelt
 
 def _firings(trigger: GraphTrigger, occurrences: dict[str, list[_Occurrence]],
              durations: Durations) -> list[tuple[datetime, str, bool]]:
-    """``(time, upstream whose end fires it, exact)`` of each expected firing."""
-    ends: dict[str, list[tuple[datetime, bool]]] = {}
+    """``(time, upstream whose end fires it, exact)`` of each expected firing.
+
+    Only success is expected: a condition waiting for a failure (or a cancel) is not
+    forecast to be met."""
+    ends: list[tuple[str, list[tuple[datetime, bool]]]] = []
     for condition in trigger.spec.when.conditions:
         found = []
-        for occurrence in occurrences.get(condition.job, []):
-            if occurrence.end is not None:
-                found.append((occurrence.end, occurrence.exact))
-            else:  # unknown duration: it ends after it starts, no sooner
-                found.append((occurrence.start, False))
-        ends[condition.job] = sorted(found)
+        if RunState.SUCCEEDED in condition.state:
+            for occurrence in occurrences.get(condition.job, []):
+                if occurrence.end is not None:
+                    found.append((occurrence.end, occurrence.exact))
+                else:  # unknown duration: it ends after it starts, no sooner
+                    found.append((occurrence.start, False))
+        ends.append((condition.job, sorted(found)))
     if trigger.spec.when.mode == "any":
-        return sorted((at, job, exact) for job, found in ends.items() for at, exact in found)
+        return sorted((at, job, exact) for job, found in ends for at, exact in found)
     firings = []
-    for k in range(min((len(found) for found in ends.values()), default=0)):
-        paired = [(found[k][0], job, found[k][1]) for job, found in ends.items()]
+    for k in range(min((len(found) for _, found in ends), default=0)):
+        paired = [(found[k][0], job, found[k][1]) for job, found in ends]
         at, last, _ = max(paired)
         firings.append((at, last, all(exact for _, _, exact in paired)))
     return firings

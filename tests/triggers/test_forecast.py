@@ -134,6 +134,15 @@ def test_all_waits_for_the_last_upstream_and_any_fires_on_each(home_catalog):
     ]
 
 
+def test_a_trigger_waiting_for_a_failure_is_not_forecast(home_catalog):
+    jobs(home_catalog, "h", "cron", build_job("cron://h/a", schedule="0 11 * * *"), build_job("cron://h/page"))
+    past_runs(home_catalog, "cron://h/a", [60])
+    put_trigger(home_catalog, "on-failure", {"when": {"all": [{"job": "cron://h/a", "state": "failed"}]},
+                                             "then": [{"job": "cron://h/page"}]})
+    rows = forecast(home_catalog, stored_triggers(home_catalog), within=timedelta(hours=3), now=NOW)
+    assert [r.job for r in rows] == ["cron://h/a"]
+
+
 def test_time_zone_of_the_schedule_is_used(home_catalog):
     jobs(home_catalog, "h", "cron", build_job("cron://h/paris", schedule="0 9 * * *", timezone="Europe/Paris"))
     [row] = forecast(home_catalog, [], within=timedelta(hours=24), now=NOW)
