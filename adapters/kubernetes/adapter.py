@@ -295,7 +295,7 @@ class KubernetesAdapter(Adapter):
 
     async def _read_run(self, native_id: str, run_id: str) -> dict[str, Any]:
         namespace, kind, name = self._parse(native_id)
-        if (kind == "job" and run_id != name) or not objects.DNS_LABEL.match(run_id or ""):
+        if (kind == "job" and run_id != name) or not objects.JOB_NAME.match(run_id or ""):
             raise NotFound(f"{self.instance}: no run {run_id!r} of {native_id}")
         job = await self._call(self.api.batch.read_namespaced_job, f"read job {namespace}/{run_id}",
                                run_id, namespace)

@@ -194,6 +194,8 @@ def run_from_job(job: dict[str, Any], job_uri: str, deleted: bool = False) -> Ru
 # --------------------------------------------------------------------------- triggering
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# A Job name anyone may have chosen: a DNS-1123 subdomain (dots allowed).
+JOB_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 # Kubernetes' rule for env var names (validation.IsEnvVarName).
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 HASH_LENGTH = 12

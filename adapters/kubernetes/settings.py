@@ -9,7 +9,11 @@
         job_selector: "team=data"      # also show standalone Jobs with these labels
 
 One instance is one cluster. The credentials are those of the kubeconfig (or of the
-pod's service account with ``in_cluster``); unifier never copies them.
+pod's service account with ``in_cluster``); unifier never copies them. RBAC they need,
+in each watched namespace (or cluster-wide when ``namespaces`` is empty):
+
+    batch/cronjobs: get, list          batch/jobs: get, list, watch, create, delete
+    pods: list                         pods/log: get
 """
 
 from __future__ import annotations
