@@ -79,7 +79,7 @@ from typing import Any, ClassVar
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet
 from unifier.adapters.jenkins import builds as B
-from unifier.adapters.jenkins.client import JenkinsClient, full_name_from_url, job_path
+from unifier.adapters.jenkins.client import JenkinsClient, JenkinsHTTPError, full_name_from_url, job_path
 from unifier.adapters.jenkins.schedule import CronSpecError, resolve
 from unifier.adapters.jenkins.settings import JenkinsSettings
 from unifier.errors import AdapterError, NotFound, TriggerRefused, UnifierError
@@ -210,8 +210,8 @@ class JenkinsAdapter(Adapter):
             entry = _CachedConfig(key, time.monotonic(), timer_spec_of(text))
         except NotFound:
             entry = _CachedConfig(key, time.monotonic(), None, "config.xml not found")
-        except AdapterError as exc:
-            if "403" not in str(exc):
+        except JenkinsHTTPError as exc:
+            if exc.status != 403:
                 raise
             # reading config.xml needs Item/ExtendedRead: without it the job has no forecast
             entry = _CachedConfig(key, time.monotonic(), None, "no permission to read config.xml")

@@ -30,6 +30,14 @@ from requests import exceptions as req_exc
 from unifier.errors import AdapterError, NotFound, ToolUnavailable
 
 
+class JenkinsHTTPError(AdapterError):
+    """Jenkins answered an HTTP error status (kept in ``status``)."""
+
+    def __init__(self, message: str, *, status: int, instance: str | None = None):
+        self.status = status
+        super().__init__(message, instance=instance)
+
+
 class HTTPStatusError(Exception):
     """Raised inside python-jenkins' request path so the status code survives."""
 
@@ -128,13 +136,12 @@ class JenkinsClient:
     def _status_error(self, method: str, path: str, response: requests.Response) -> AdapterError:
         where = f"{method} {path.split('?')[0]}"
         body = " ".join(response.text.split())[:200]
-        if response.status_code >= 500 or response.status_code in (429, 502, 503, 504):
-            return ToolUnavailable(f"{where} answered {response.status_code}: {body}", instance=self.instance)
-        if response.status_code in (401, 403):
-            return AdapterError(
-                f"{where} answered {response.status_code} (check username, token and the user's "
-                f"permissions): {body}", instance=self.instance)
-        return AdapterError(f"{where} answered {response.status_code}: {body}", instance=self.instance)
+        status = response.status_code
+        if status >= 500 or status == 429:
+            return ToolUnavailable(f"{where} answered {status}: {body}", instance=self.instance)
+        hint = " (check username, token and the user's permissions)" if status in (401, 403) else ""
+        return JenkinsHTTPError(f"{where} answered {status}{hint}: {body}", status=status,
+                                instance=self.instance)
 
     def get_json(self, path: str, *, tree: str | None = None) -> Any:
         response = self.request("GET", path, params={"tree": tree} if tree else None)

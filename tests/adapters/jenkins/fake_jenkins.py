@@ -272,6 +272,7 @@ class FakeJenkins:
         self.queue: dict[int, QueueItem] = {}
         self.next_queue_id = 1
         self.requests: list[tuple[str, str]] = []
+        self.config_forbidden: set[str] = set()  # jobs whose config.xml needs ExtendedRead
         self.offset = 0.0
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -654,6 +655,8 @@ class FakeJenkins:
         if rest == "api/json" and method == "GET":
             return 200, {}, self._json(self.render_job(job), query)
         if rest == "config.xml" and method == "GET":
+            if job.full_name in self.config_forbidden:
+                raise HTTPError(403, f"{user} is missing the Job/ExtendedRead permission")
             return 200, {"Content-Type": "application/xml"}, self.config_xml(job)
         if rest in ("build", "buildWithParameters") and method == "POST":
             return self._build(job, rest, query, headers, body, user)

@@ -245,6 +245,13 @@ async def test_bad_timer_spec_is_reported_on_the_job_not_raised(fake_jenkins, je
     assert jobs["sleepy"].schedule is None
 
 
+async def test_a_job_whose_config_is_forbidden_is_discovered_without_schedule(fake_jenkins, jenkins_adapter):
+    fake_jenkins.config_forbidden.add("nightly")
+    jobs = {j.native_id: j for j in await jenkins_adapter.discover()}
+    assert jobs["nightly"].extra["config_error"] == "no permission to read config.xml"
+    assert jobs["nightly"].schedule is None and len(jobs) == 6
+
+
 async def test_a_deleted_job_leaves_the_watermark(fake_jenkins, jenkins_adapter):
     first = await jenkins_adapter.changes(None)
     del fake_jenkins.job("team/boom").parent.items["boom"]
