@@ -67,6 +67,7 @@ def test_why_names_every_upstream_run_back_to_the_first(chain):
         "              caused by schedule",
         "        jenkins://ci/build run 55  succeeded  2026-11-24 06:02:00Z",
         "          caused by manual by alice",
+        "root cause: cron://hosts/extract run 101 (schedule); jenkins://ci/build run 55 (manual by alice)",
     ]
 
 
@@ -86,6 +87,8 @@ def test_why_json_is_the_same_tree(chain):
         ("jenkins://ci/build", "55", "manual"),
     ]
     assert data["cause"]["trigger"] == "report"
+    assert data["roots"] == [{"job": "cron://hosts/extract", "run_id": "101", "cause": "schedule"},
+                             {"job": "jenkins://ci/build", "run_id": "55", "cause": "manual"}]
     assert data["upstream"][0]["cause"]["upstream_runs"] == [
         {"job": "terraform://infra/network", "run_id": "tf-7"}, {"job": "jenkins://ci/build", "run_id": "55"}]
 

@@ -174,7 +174,9 @@ def why(
 
     explanation = explain_run(lookup, run, firing_upstream=firing_upstream)
     if output == Format.json:
-        print_json(explanation.to_json())
+        print_json({**explanation.to_json(),
+                    "roots": [{"job": r.job, "run_id": r.run_id, "cause": r.cause.kind.value}
+                              for r in explanation.roots()]})
         return
     out.out(render_explanation(explanation), end="")
 

@@ -6,7 +6,7 @@ labelled with the trigger's name. The graph answers the questions asked before a
 after applying triggers:
 
 - :meth:`TriggerGraph.cycles`: loops (``a -> b -> a``) that would fire for ever; a set
-  of triggers containing one is refused (:func:`cycle_problems`);
+  of triggers containing one is refused (:func:`unifier.plan.refuse_cycles`);
 - :meth:`TriggerGraph.fan_out`: how many jobs one job's run starts directly;
 - :meth:`TriggerGraph.impact`: everything downstream of a job, with the path to it;
 - :meth:`TriggerGraph.firings_per_day`: an estimate from the upstream schedules;
@@ -310,20 +310,6 @@ def _strongly_connected(nodes: Iterable[str], out: dict[str, list[Edge]]) -> lis
     return result
 
 
-# ---------------------------------------------------------------------- problems
-
-
-def cycle_problems(graph: TriggerGraph) -> list[tuple[str | None, str]]:
-    """``(location, message)`` for every cycle, located at the first trigger on it that
-    has a known source (a file line when the trigger comes from a file)."""
-    problems = []
-    for cycle in graph.cycles():
-        sources = [graph.triggers[t].source for t in cycle.triggers]
-        location = next((s for s in sources if s), None)
-        problems.append((location, str(cycle)))
-    return problems
-
-
 # ---------------------------------------------------------------------- drawings
 
 
@@ -426,19 +412,13 @@ class Explanation:
     repeated: bool = False
 
     def roots(self) -> list[Run]:
-        """The runs at the origin of the chain: those not caused by a trigger."""
-        if not self.upstream and not self.missing:
+        """The runs at the origin of the chain (not caused by a trigger), each once."""
+        if not self.upstream and not self.missing and self.run.cause.kind != CauseKind.TRIGGER:
             return [self.run]
-        found: list[Run] = []
+        found: dict[RunKey, Run] = {}
         for item in self.upstream:
-            found += [r for r in item.roots() if r.key not in {f.key for f in found}]
-        return found
-
-    def all_runs(self) -> list[Run]:
-        found = [self.run]
-        for item in self.upstream:
-            found += item.all_runs()
-        return found
+            found.update((r.key, r) for r in item.roots())
+        return list(found.values())
 
     def to_json(self) -> dict[str, Any]:
         cause = self.run.cause
@@ -526,4 +506,7 @@ def render_explanation(explanation: Explanation) -> str:
             lines.append(f"{indent}    {key.job} run {key.run_id}  (not in the catalog: sync its instance)")
 
     walk(explanation, "")
+    roots = explanation.roots()
+    if roots and roots != [explanation.run]:
+        lines.append("root cause: " + "; ".join(f"{r.job} run {r.run_id} ({describe_cause(r)})" for r in roots))
     return "\n".join(lines) + "\n"
