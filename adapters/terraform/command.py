@@ -105,30 +105,49 @@ async def run_command(
     env: Mapping[str, str],
     log: Callable[[str], None],
     json_stream: bool,
+    raw_output: Path,
+    *,
+    on_start: Callable[[asyncio.subprocess.Process], None] | None = None,
 ) -> CommandResult:
-    """Run one terraform command to its end, passing each line of output to ``log``
-    (the human text of ``-json`` events, stderr verbatim) and folding ``-json`` events
-    into a :class:`StreamSummary`. The child stays in the caller's process group, so
-    a signal to the group reaches terraform and its provisioners too."""
+    """Run one terraform command to its end, passing each line of its output to ``log``
+    (the human text of ``-json`` events; other lines verbatim) and folding ``-json``
+    events into a :class:`StreamSummary`.
+
+    Terraform writes to the file ``raw_output`` (appended), which is read back as it
+    grows, rather than to a pipe: if the reading process dies, a pipe would break and
+    terraform, a Go program, would die of SIGPIPE on its next line of output, without
+    stopping its provisioners or saving state. A file never breaks. The command runs
+    in its own session (process group), so that one signal reaches it exactly once."""
     summary = StreamSummary()
-    proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=str(cwd), env=dict(env), stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
 
-    async def pump_stdout() -> None:
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace")
-            text = summary.feed(line) if json_stream else line.rstrip("\r\n")
-            if text is not None:
-                log(text)
+    def take(raw: bytes) -> None:
+        line = raw.decode(errors="replace")
+        text = summary.feed(line) if json_stream else line.rstrip("\r\n")
+        if text is not None:
+            log(text)
 
-    async def pump_stderr() -> None:
-        assert proc.stderr is not None
-        async for raw in proc.stderr:
-            log(raw.decode(errors="replace").rstrip("\r\n"))
-
-    await asyncio.gather(pump_stdout(), pump_stderr())
-    returncode = await proc.wait()
-    return CommandResult(argv=argv, returncode=returncode, summary=summary)
+    raw_output.parent.mkdir(parents=True, exist_ok=True)
+    with open(raw_output, "ab") as sink, open(raw_output, "rb") as reader:
+        reader.seek(0, os.SEEK_END)
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=str(cwd), env=dict(env), stdin=asyncio.subprocess.DEVNULL,
+            stdout=sink, stderr=sink, start_new_session=True,
+        )
+        if on_start is not None:
+            on_start(proc)
+        exited = asyncio.ensure_future(proc.wait())
+        pending = b""
+        while True:
+            finished = exited.done()  # checked before reading: nothing written after is lost
+            chunk = reader.read()
+            if chunk:
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    take(line)
+            elif finished:
+                break
+            else:
+                await asyncio.wait({exited}, timeout=0.05)
+        if pending:
+            take(pending)
+    return CommandResult(argv=argv, returncode=exited.result(), summary=summary)

@@ -15,18 +15,17 @@ unifier runs never touch one root at once; a run started anyway ends ``locked``.
 state lock held by someone else (an outside ``terraform apply``) makes terraform fail
 with "Error acquiring the state lock", recorded as native state ``locked`` too.
 
-Cancel (:meth:`Spool.cancel`) sends SIGTERM to this runner, which forwards one SIGTERM to
-terraform (its own session, so a signal to our group never reaches it twice: a second
-interrupt makes terraform exit without saving state). Terraform then stops its
-provisioners and writes state. If the runner is killed outright, terraform receives
-SIGTERM from the kernel (``PR_SET_PDEATHSIG``) and stops the same way.
+Cancel (:meth:`Spool.cancel`) sends SIGTERM to this runner, which forwards it to the
+guard of the terraform command (:mod:`unifier.adapters.terraform.guard`); the guard
+interrupts terraform's process group once, as Ctrl-C would, and terraform stops its
+provisioners and saves state. If the runner is killed outright, the kernel tells the
+guard (``PR_SET_PDEATHSIG``), which stops terraform the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import fcntl
 import hashlib
 import json
@@ -39,12 +38,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from unifier.adapters.terraform import state as tfstate
-from unifier.adapters.terraform.command import action_argv, init_argv
+from unifier.adapters.terraform.command import action_argv, init_argv, run_command
 from unifier.adapters.terraform.stream import StreamSummary
 from unifier.spool import TAIL_BYTES, Spool, process_start_time
 
 REQUEST_ENV = "UNIFIER_TERRAFORM_REQUEST"
-KILL_GRACE = 20.0  # seconds terraform gets to stop gracefully after a cancel
+GUARD = Path(__file__).with_name("guard.py")
+KILL_GRACE = 30.0  # seconds before the whole group is killed (the guard interrupts it first)
 
 # native state while an action runs, and when it ends well
 RUNNING_STATE = {"init": "initializing", "plan": "planning", "apply": "applying",
@@ -95,15 +95,6 @@ def acquire_root(spool: Spool, root: str, run_id: str) -> int | None:
     return fd
 
 
-def _die_with_parent() -> None:
-    """In the terraform child, before exec: SIGTERM it when the runner dies."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:  # not glibc Linux: cancel still works, kill -9 of the runner leaks
-        pass
-
-
 @dataclass
 class Request:
     """What the adapter asks the runner to do (JSON in ``UNIFIER_TERRAFORM_REQUEST``)."""
@@ -141,6 +132,11 @@ class Execution:
     def output_tail(self) -> str:
         return "\n".join(self.tail)[-TAIL_BYTES:]
 
+    def _started(self, child: asyncio.subprocess.Process) -> None:
+        self.child = child
+        if self.cancelled:  # the cancel arrived while terraform was starting
+            self.on_sigterm()
+
     def on_sigterm(self) -> None:
         self.cancelled = True
         child = self.child
@@ -167,27 +163,16 @@ class Execution:
         self.log(f"$ {' '.join(_display(argv))}")
         env = {k: v for k, v in os.environ.items() if k != REQUEST_ENV}
         try:
-            self.child = await asyncio.create_subprocess_exec(
-                *argv, cwd=self.request.root, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, preexec_fn=_die_with_parent,
-            )
+            result = await run_command(
+                [sys.executable, str(GUARD), str(os.getpid()), "--", *argv],
+                Path(self.request.root), env, self.log, json_stream,
+                self.spool.runs_dir / f"{self.run_id}.terraform.out", on_start=self._started)
         except OSError as exc:
             self.log(f"unifier: cannot start {argv[0]!r}: {exc}")
             summary.diagnostics.append({"severity": "error", "summary": f"cannot start {argv[0]}",
                                         "detail": str(exc)})
             return 127, summary
-
-        async def pump(stream: asyncio.StreamReader, parse: bool) -> None:
-            async for raw in stream:
-                line = raw.decode(errors="replace")
-                text = summary.feed(line) if parse else line.rstrip("\r\n")
-                if text is not None:
-                    self.log(text)
-
-        assert self.child.stdout is not None and self.child.stderr is not None
-        await asyncio.gather(pump(self.child.stdout, json_stream), pump(self.child.stderr, False))
-        code = await self.child.wait()
+        code, summary = result.returncode, result.summary
         self.log(f"(exit status {code})")
         return code, summary
 
@@ -265,6 +250,10 @@ def run(spool_dir: str, run_id: str, job: str, request: Request) -> int:
                 execution.log(f"unifier: runner error: {exc!r}")
                 code, native, details = 1, "errored", {**command, "diagnostics": [
                     {"severity": "error", "summary": "runner error", "detail": repr(exc)}]}
+        if lock_fd is not None:
+            # free the root before the run is seen ended: a trigger that follows the
+            # end at once must find the root free
+            os.close(lock_fd)
         spool.append({
             "rec": "end", "run_id": run_id, "job": job, "exit_code": code,
             "native_state": native, "ended_at": now_iso(),

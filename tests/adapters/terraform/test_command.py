@@ -23,7 +23,9 @@ from unifier.adapters.terraform.stream import REDACTED, StreamSummary
 
 async def _run(argv: list[str], root: Path, json_stream: bool = True):
     lines: list[str] = []
-    result = await run_command(argv, root, terraform_env(os.environ), lines.append, json_stream=json_stream)
+    raw = root.parent / f"{root.name}-{os.urandom(4).hex()}.out"
+    result = await run_command(argv, root, terraform_env(os.environ), lines.append,
+                               json_stream=json_stream, raw_output=raw)
     return result, lines
 
 
