@@ -227,7 +227,9 @@ def _stdin_text(rest: str) -> str:
             out.append(ch)
     if escaped:
         out.append("\\")
-    return "".join(out)
+    text = "".join(out)
+    # Debian cron ends a non-empty input with a newline (measured: "%a%b" -> "a\nb\n")
+    return text + "\n" if text and not text.endswith("\n") else text
 
 
 # --------------------------------------------------------------------------- job ids

@@ -59,7 +59,7 @@ def test_percent_ends_the_command_and_becomes_stdin():
     tab, _ = parse(USER_TAB)
     mail = next(e for e in tab.entries if e.line == 10)
     assert mail.run_command == "mail -s report ops"
-    # each further % is a newline; \% is a literal %
+    # each further % is a newline; \% is a literal %; a final newline is added (as Debian cron does)
     assert mail.stdin == "Dear ops,\n\nthe report%done.\n"
     assert crontab.split_percent(r"date +\%Y") == ("date +%Y", None)
 
@@ -117,7 +117,7 @@ def test_a_wrapped_line_keeps_the_id_of_its_job_option():
     entry = tab.entries[0]
     assert entry.native_id == "nightly"
     assert entry.wrapped.job == "cron://hosts/nightly"
-    assert entry.run_command == "tar czf /b.tgz /etc" and entry.stdin == "x"
+    assert entry.run_command == "tar czf /b.tgz /etc" and entry.stdin == "x\n"
 
 
 def test_wrapping_keeps_the_derived_id():

@@ -96,7 +96,7 @@ async def test_trigger_passes_parameters_and_input(make_adapter):
     assert final.cause.kind == CauseKind.TRIGGER and final.cause.firing_id == "firing-1"
     log = await adapter.logs("env", run.run_id)
     # a parameter never overrides a real variable: cron's PATH stays
-    assert log == "from crontab|db1|cron://hosts/env|/usr/bin:/bin\nline one\nline two"
+    assert log == "from crontab|db1|cron://hosts/env|/usr/bin:/bin\nline one\nline two\n"
 
 
 async def test_concurrent_triggers_of_one_firing_start_one_process(make_adapter):

@@ -103,7 +103,7 @@ def test_unknown_job_or_no_choice_is_a_usage_error(app, tab):
 def cron_split(command: str) -> tuple[str, str | None]:
     """What cron does to a command before the shell sees it (Vixie cron's do_command.c,
     transliterated): the first unescaped % ends it, ``\\%`` is a %, the rest is stdin in
-    which each unescaped % is a newline."""
+    which each unescaped % is a newline, ended by a newline (Debian's cron, measured)."""
     out, escaped = [], False
     for i, ch in enumerate(command):
         if escaped:
@@ -127,7 +127,8 @@ def cron_split(command: str) -> tuple[str, str | None]:
                 escaped = c == "\\"
                 if not escaped:
                     data.append(c)
-            return "".join(out), "".join(data) + ("\\" if escaped else "")
+            text = "".join(data) + ("\\" if escaped else "")
+            return "".join(out), text + "\n" if text and not text.endswith("\n") else text
         out.append(ch)
     return "".join(out), None
 
