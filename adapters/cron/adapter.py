@@ -39,7 +39,7 @@ from unifier.adapters.cron.wrapper import WRAPPER_MODULE_NAME, default_spool
 from unifier.errors import NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state
 from unifier.schedule import next_run
-from unifier.spool import RUN_ID_RE, Spool, SpoolRun
+from unifier.spool import RUN_ID_RE, Spool, SpoolRun, process_alive
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,13 @@ class CronAdapter(Adapter):
 
     def _get(self, native_id: str, run_id: str) -> tuple[SpoolRun, Run]:
         record = self.spool.get(run_id) if RUN_ID_RE.match(run_id) else None
+        claim = self.spool.read_claim(run_id) if record is None and RUN_ID_RE.match(run_id) else None
+        if claim is not None:  # claimed, no start record yet: starting, or died starting
+            record = SpoolRun(run_id, claim.get("job", ""), "starting", 0, pid=claim.get("pid"),
+                              pid_start=claim.get("pid_start"), host=claim.get("host"),
+                              firing_id=claim.get("firing_id"))
+            if not process_alive(record.pid, record.pid_start):
+                record = self.spool.get(run_id) or self.spool.mark_lost(record, "runner died before starting")
         run = self._run(record) if record else None
         if run is None or run.job != self.job_uri(native_id):
             raise NotFound(f"no run {run_id!r} of {self.job_uri(native_id)}")

@@ -168,12 +168,21 @@ async def test_a_crash_leaves_a_readable_spool(adapter):
 
 
 async def test_runner_that_died_before_starting_is_failed(adapter):
-    firing = "died-early"
-    run_id = run_id_for_firing(f"cron://hosts/report\n{firing}", prefix="trig")
-    code = f"from unifier.spool import Spool; Spool({str(adapter.spool.path)!r}).claim({run_id!r}, 'cron://hosts/report')"
-    subprocess.run([sys.executable, "-c", code], check=True)  # claimed, then gone
-    run = await adapter.trigger("report", {}, firing)
+    def claim_and_die(firing: str) -> str:
+        run_id = run_id_for_firing(f"cron://hosts/report\n{firing}", prefix="trig")
+        code = (f"from unifier.spool import Spool; "
+                f"Spool({str(adapter.spool.path)!r}).claim({run_id!r}, 'cron://hosts/report')")
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return run_id
+
+    # noticed by a trigger of the same firing (which must not start it again) ...
+    run_id = claim_and_die("died-early")
+    run = await adapter.trigger("report", {}, "died-early")
     assert (run.run_id, run.state, run.native_state) == (run_id, RunState.FAILED, "lost")
+    # ... and by status
+    run_id = claim_and_die("died-too")
+    lost = await adapter.status("report", run_id)
+    assert (lost.state, lost.native_state) == (RunState.FAILED, "lost")
     assert '"rec":"start"' not in adapter.spool.journal.read_text()  # nothing ran
 
 
