@@ -16,10 +16,23 @@ That memory is tied to the watermark it returned: called with any other watermar
 and reports everything the list or watch shows, which the catalog de-duplicates.
 
 Triggering creates a Job from the CronJob's jobTemplate as ``kubectl create job
---from=cronjob/NAME`` does, named after the firing (:func:`objects.job_name_for_firing`);
-a retried firing gets 409 AlreadyExists and adopts the Job that carries its firing id.
-Parameters become environment variables of every container: see
-:func:`objects.parameter_env`. Cancelling deletes the Job (``cancel_propagation``).
+--from=cronjob/NAME`` does (annotation ``cronjob.kubernetes.io/instantiate: manual``,
+the template's labels and annotations, an owner reference to the CronJob). As with
+kubectl, a suspended CronJob can still be run by hand: suspend stops its schedule only.
+The Job is named after the firing, ``<cronjob name, cut to 50>-<12 hex of sha256(firing
+id)>``, so a retried firing gets 409 AlreadyExists and adopts the Job, after checking
+that its ``unifier.io/firing-id`` annotation is that firing's.
+
+Parameters become environment variables of every container and init container, each
+under the parameter's own name (``greeting: hi`` -> ``greeting=hi``), replacing a
+variable of that name the template sets; strings go as they are, booleans as
+``true``/``false``, null as empty, other values as JSON. ``UNIFIER_FIRING_ID`` carries
+the firing id. A name Kubernetes refuses for env vars refuses the trigger. The
+parameters are also kept, as JSON, in the ``unifier.io/parameters`` annotation, which
+is where runs read them back from.
+
+Cancelling deletes the Job with ``propagationPolicy`` ``cancel_propagation``: Foreground
+(default) keeps it, marked for deletion and reported cancelled, until its pods are gone.
 """
 
 from __future__ import annotations
@@ -242,8 +255,11 @@ class KubernetesAdapter(Adapter):
         for key in [k for k in reported if (not namespace or k[0] == namespace) and k not in present]:
             last = reported.pop(key)
             if not last.state.terminal:
+                # Deleted while no watch was open: most likely a cancel, but it may have
+                # finished first. Said so in details rather than guessed silently.
                 changed[key] = last.model_copy(update={
-                    "state": RunState.CANCELLED, "native_state": "Deleted", "ended_at": utcnow()})
+                    "state": RunState.CANCELLED, "native_state": "Deleted", "ended_at": utcnow(),
+                    "details": {**last.details, "note": "deleted unseen; found missing on relist"}})
         return list(changed.values()), version, notes
 
     def _observe(self, obj: dict[str, Any], deleted: bool,
@@ -331,7 +347,9 @@ class KubernetesAdapter(Adapter):
             pod_name = meta(pod).get("name")
             containers = [c.get("name") for c in ((pod.get("spec") or {}).get("containers") or [])]
             for container in containers or [None]:
-                extra = {"container": container} if container else {}
+                extra: dict[str, Any] = {"limit_bytes": self.settings.log_limit_bytes}
+                if container:
+                    extra["container"] = container
                 text = await self._call(core.read_namespaced_pod_log, f"log of pod {pod_name}",
                                         pod_name, namespace, raw=True, **extra)
                 if len(pods) > 1 or len(containers) > 1:

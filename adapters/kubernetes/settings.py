@@ -90,6 +90,10 @@ class KubernetesSettings(BaseModel):
     page_size: int = Field(
         default=500, ge=1, description="Items per page when listing (limit/continue)."
     )
+    log_limit_bytes: int = Field(
+        default=1_048_576, ge=1,
+        description="At most this many bytes of log per container (the API's limitBytes).",
+    )
     cancel_propagation: Literal["Foreground", "Background"] = Field(
         default="Foreground",
         description=(

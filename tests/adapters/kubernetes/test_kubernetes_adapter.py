@@ -159,6 +159,8 @@ async def test_logs_are_only_the_runs_own_pods(cluster, make_adapter):
     [listing] = [r for r in cluster.requests_to("/namespaces/batch/pods") if r.method.value == "GET"
                  and "/log" not in str(r.url)]
     assert listing.params["labelSelector"] == f"job-name={run.run_id}"
+    [log] = cluster.requests_to(f"/pods/{run.run_id}-pod/log")
+    assert (log.params["container"], log.params["limitBytes"]) == ("main", "1048576")
 
 
 # --------------------------------------------------------------------------- discovery and sync
