@@ -246,8 +246,10 @@ class TerraformAdapter(Adapter):
         argv = [sys.executable, "-m", "unifier.adapters.terraform.runner",
                 "--spool", str(self.spool.path), "--run-id", run_id, "--job", native_id]
         try:
-            spooled = await asyncio.to_thread(self.spool.spawn, argv, run_id, native_id,
-                                              env=env, cwd=str(root))
+            # a Spool object of its own: spawn polls the journal in a worker thread
+            # while this adapter's own Spool may serve status() in the event loop
+            spooled = await asyncio.to_thread(Spool(self.spool.path).spawn, argv, run_id,
+                                              native_id, env=env, cwd=str(root))
         except RuntimeError as exc:
             raise AdapterError(f"{self.job_uri(native_id)}: the terraform runner did not start: {exc}",
                                instance=self.instance) from None

@@ -318,3 +318,28 @@ def test_registered_through_the_entry_point() -> None:
     assert all(field.get("description") for field in schema["properties"].values())
     settings = spec.settings.model_validate({"roots": ["infra/*"]}, context={"base_dir": "/etc/unifier"})
     assert settings.roots == ["/etc/unifier/infra/*"]
+
+
+# --------------------------------------------------------------------------- the demo roots
+
+
+async def test_demo_roots_apply_offline_through_a_filesystem_mirror(
+        make_adapter, tmp_path: Path, plugin_mirror: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the README demo does: no -plugin-dir, a CLI config with a filesystem_mirror."""
+    import shutil
+
+    from unifier.adapters.terraform.testing import write_cli_config
+
+    demo = Path(__file__).parents[3] / "examples" / "demo" / "terraform"
+    shutil.copytree(demo, tmp_path / "demo", ignore=shutil.ignore_patterns(
+        ".terraform", "*.tfstate*", ".terraform.lock.hcl"))
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(write_cli_config(tmp_path / "demo.tfrc", plugin_mirror)))
+    adapter = make_adapter(roots=[str(tmp_path / "demo" / "*")], plugin_dir=None, default_action="apply")
+    assert sorted(job.native_id for job in await adapter.discover()) == ["app", "network"]
+    network = await run_to_end(adapter, "network", {"cidr": "10.1.0.0/16"})
+    assert network.native_state == "applied", network.details
+    assert network.details["outputs"]["subnet_count"] == 2
+    app = await run_to_end(adapter, "app", {"version_tag": "v2", "replicas": 2})
+    assert app.native_state == "applied", app.details
+    assert app.details["outputs"] == {"deployed_version": "v2"}
+    assert app.details["resources"] == {"add": 2, "change": 0, "remove": 0}
