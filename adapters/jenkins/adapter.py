@@ -18,8 +18,10 @@ Sync (``changes``) costs ONE request per cycle, whatever the number of jobs::
         duration,queueId,actions[parameters[name,value],causes[userId,shortDescription]]]{0,5},
         jobs[...same, nested settings.folder_depth levels...]]
 
-The watermark is compact JSON holding, per job, the highest build number seen and the
-numbers of builds seen still building. A run is reported when its number is above the
+Queue items are not listed: a build appears when it leaves the queue (its ``queueId``
+ties it to the ``queue-N`` a trigger may have returned). The watermark is compact JSON
+holding, per job, the highest build number seen and the numbers of builds seen still
+building. A run is reported when its number is above the
 mark, or when it was building and is not any more. Extra requests happen only for what
 changed: a job that ran more than ``builds_per_job`` builds between two syncs (one request
 for the rest, ``allBuilds{N,M}``), a build seen building that fell out of the window (one
@@ -51,7 +53,11 @@ does not define, so a firing id cannot ride along on an arbitrary job):
      other firing of this process has already claimed. The firing time is ``fired_at``
      (pass the time the firing was recorded in the ledger); without it, the time of the
      first attempt this process saw, so after a restart only the ``UNIFIER_FIRING_ID``
-     match protects a job. Use a dedicated Jenkins user for unifier.
+     match protects a job. Use a dedicated Jenkins user for unifier. A build starts only
+     after the quiet period, so two firings with identical parameters inside it can match
+     the same build after a restart; Jenkins itself folds identical requests waiting in
+     the queue into one, so such firings share a build in any case: declare
+     ``UNIFIER_FIRING_ID`` on jobs where each firing must get its own build.
 
 2. Otherwise POST ``buildWithParameters`` (plain ``build`` for a job without parameters:
    Jenkins answers 500 to ``buildWithParameters`` there), with a crumb when the controller
