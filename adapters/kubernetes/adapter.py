@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -79,6 +80,7 @@ class KubernetesAdapter(Adapter):
         self._reported: dict[tuple[str, str], Run] = {}
         self._reported_for: str | None = None
         self._cycle = 0
+        self._token = uuid.uuid4().hex[:8]  # tells this object's watermarks from others'
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -214,7 +216,7 @@ class KubernetesAdapter(Adapter):
         # "cycle" makes every watermark unique, so the memory above can never be
         # mistaken as belonging to an older watermark with the same versions.
         self._cycle += 1
-        new_watermark = json.dumps({"cycle": f"{id(self):x}.{self._cycle}",
+        new_watermark = json.dumps({"cycle": f"{self._token}.{self._cycle}",
                                     "resourceVersions": new_versions},
                                    sort_keys=True, separators=(",", ":"))
         self._reported, self._reported_for = reported, new_watermark
