@@ -280,15 +280,18 @@ class TerraformAdapter(Adapter):
 
     async def changes(self, watermark: str | None) -> ChangeSet:
         mark = json.loads(watermark) if watermark else {}
-        spool_mark = mark.get("spool")
         states: dict[str, Any] = dict(mark.get("states") or {})
         open_runs: dict[str, str] = dict(mark.get("open") or {})  # run id -> root path
-        first = self.spool.read(spool_mark)
-        runs = {r.run_id: r for r in first.runs}
-        notes = list(first.notes)
+        # observed applies this adapter reported last time: their records come back
+        # from the journal once, and are not reported twice
+        reported = set(mark.get("reported") or [])
+        read = self.spool.read(mark.get("spool"))
+        runs = {r.run_id: r for r in read.runs
+                if not (r.run_id in reported and r.native_state == EXTERNAL)}
+        notes = list(read.notes)
 
         window: dict[str, list[SpoolRun]] = {}  # root path -> runs that ended in this window
-        for spooled in first.runs:
+        for spooled in runs.values():
             root = _run_root(spooled)
             if root is None:
                 continue
@@ -302,7 +305,7 @@ class TerraformAdapter(Adapter):
         notes += problems
         busy = set(open_runs.values())
         reads = 0
-        external: list[dict[str, Any]] = []
+        observed: list[SpoolRun] = []
         for native_id, root in roots.items():
             if str(root) in busy:
                 continue  # a unifier run is writing this state: judge it once it ended
@@ -320,17 +323,15 @@ class TerraformAdapter(Adapter):
             if last == "unseen" or stamp is None:
                 continue  # first sight is a baseline; a deleted state is no apply
             before = tuple(last[:2]) if last else None
-            external += _unexplained(native_id, str(root), before, stamp, window.get(str(root), []))
+            for record in _unexplained(native_id, str(root), before, stamp, window.get(str(root), [])):
+                # recorded in the journal so that status() and logs() know the run
+                spooled = SpoolRun(record["run_id"], native_id, EXTERNAL, 0)
+                spooled.apply(record, self.spool.append(record))
+                observed.append(spooled)
 
-        for record in external:
-            self.spool.append(record)
-        spool_watermark = first.watermark
-        if external:
-            again = self.spool.read(first.watermark)
-            runs.update({r.run_id: r for r in again.runs})
-            spool_watermark = again.watermark
-        new_mark = json.dumps({"spool": spool_watermark, "states": states,
-                               "open": open_runs}, separators=(",", ":"))
+        runs.update({r.run_id: r for r in observed})
+        new_mark = json.dumps({"spool": read.watermark, "states": states, "open": open_runs,
+                               "reported": [r.run_id for r in observed]}, separators=(",", ":"))
         return ChangeSet(runs=[self._run(r) for r in runs.values()], watermark=new_mark,
                          requests=1 + reads, notes=notes)
 

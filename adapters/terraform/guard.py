@@ -35,7 +35,11 @@ def main(argv: list[str]) -> int:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:  # not glibc: a killed runner then leaves terraform to finish on its own
         pass
-    child = subprocess.Popen(command)
+    try:
+        child = subprocess.Popen(command)
+    except OSError as exc:  # the binary vanished or is not executable
+        print(f"unifier: cannot start {command[0]!r}: {exc}", file=sys.stderr)
+        return 127
     interrupted = threading.Event()
 
     def kill_group() -> None:
