@@ -28,14 +28,9 @@ for the rest, ``allBuilds{N,M}``), a build seen building that fell out of the wi
 request for it), and a folder deeper than ``folder_depth`` (one request per such folder).
 
 Discovery reads the job tree (one request) and each job's ``config.xml`` for its timer
-spec, which the JSON API does not expose. Jenkins serves config.xml with no ETag or
-Last-Modified, and no field of the JSON API changes when only the timer spec is edited, so
-the cache key is the closest thing there is: a digest of every configuration-derived field
-the tree returns (class, display name, description, enabled/buildable, parameter
-definitions) plus, for Pipeline jobs, the last build number (a Jenkinsfile's
-``properties([pipelineTriggers(...)])`` rewrites config.xml when a build runs). A spec
-edited through the UI without touching any of those is picked up after
-``config_max_age`` (default a day).
+spec, which the JSON API does not expose, again only when the job changed (the cache key
+is explained in :mod:`.jobconfig`: Jenkins offers no config version, so it is a digest of
+the configuration the API shows, plus an age limit).
 
 Trigger, idempotently (Jenkins has no idempotency key and silently drops parameters a job
 does not define, so a firing id cannot ride along on an arbitrary job):
@@ -74,18 +69,17 @@ Cancel stops a build (``/stop``) or cancels a queue item (``/queue/cancelItem``)
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import re
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet
 from unifier.adapters.jenkins import builds as B
-from unifier.adapters.jenkins.client import JenkinsClient, JenkinsHTTPError, full_name_from_url, job_path
+from unifier.adapters.jenkins.adoption import Attempt
+from unifier.adapters.jenkins.client import JenkinsClient, JenkinsHTTPError, job_path
+from unifier.adapters.jenkins.jobconfig import CachedConfig, config_key, parameter_definitions, timer_spec_of
 from unifier.adapters.jenkins.schedule import CronSpecError, resolve
 from unifier.adapters.jenkins.settings import JenkinsSettings
 from unifier.errors import AdapterError, NotFound, TriggerRefused, UnifierError
@@ -95,14 +89,6 @@ from unifier.model import Health, Job, Run, RunState, as_utc, map_state, utcnow
 _ADOPT_PAGE = 25
 # config.xml reads in flight at once during discovery
 _CONFIG_CONCURRENCY = 4
-
-
-@dataclass
-class _CachedConfig:
-    key: str
-    fetched: float  # time.monotonic()
-    spec: str | None
-    error: str | None = None
 
 
 class JenkinsAdapter(Adapter):
@@ -120,7 +106,7 @@ class JenkinsAdapter(Adapter):
         token = settings.token.get_secret_value() if settings.token else None
         self.client = JenkinsClient(instance, settings.url, settings.username, token,
                                     settings.verify, settings.timeout)
-        self._configs: dict[str, _CachedConfig] = {}
+        self._configs: dict[str, CachedConfig] = {}
         # firing id -> (native id, run id) this process started or adopted
         self._claims: dict[str, tuple[str, str]] = {}
         self._first_attempts: dict[str, datetime] = {}
@@ -186,7 +172,7 @@ class JenkinsAdapter(Adapter):
         nodes = [n for n in await self._walk(B.discovery_tree(self.settings.folder_depth)) if n.is_job]
         limit = asyncio.Semaphore(_CONFIG_CONCURRENCY)
 
-        async def config(node: B.Node) -> _CachedConfig:
+        async def config(node: B.Node) -> CachedConfig:
             async with limit:
                 return await self._config_of(node)
 
@@ -197,36 +183,27 @@ class JenkinsAdapter(Adapter):
                 del self._configs[name]
         return [self._job(node, cfg) for node, cfg in zip(nodes, configs, strict=True)]
 
-    def _config_key(self, node: B.Node) -> str:
-        data = node.data
-        facts = {k: data.get(k) for k in ("_class", "displayName", "description", "buildable",
-                                           "disabled", "property")}
-        facts["disabled_color"] = data.get("color") == "disabled"
-        if data.get("_class") == B.PIPELINE_CLASS:
-            facts["last_build"] = (data.get("lastBuild") or {}).get("number")
-        return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-    async def _config_of(self, node: B.Node) -> _CachedConfig:
-        key = self._config_key(node)
+    async def _config_of(self, node: B.Node) -> CachedConfig:
+        key = config_key(node)
         cached = self._configs.get(node.full_name)
         if cached and cached.key == key and time.monotonic() - cached.fetched < self.settings.config_max_age:
             return cached
         try:
             text = await asyncio.to_thread(self.client.get_text, job_path(node.full_name) + "config.xml")
-            entry = _CachedConfig(key, time.monotonic(), timer_spec_of(text))
+            entry = CachedConfig(key, time.monotonic(), timer_spec_of(text))
         except NotFound:
-            entry = _CachedConfig(key, time.monotonic(), None, "config.xml not found")
+            entry = CachedConfig(key, time.monotonic(), None, "config.xml not found")
         except JenkinsHTTPError as exc:
             if exc.status != 403:
                 raise
             # reading config.xml needs Item/ExtendedRead: without it the job has no forecast
-            entry = _CachedConfig(key, time.monotonic(), None, "no permission to read config.xml")
+            entry = CachedConfig(key, time.monotonic(), None, "no permission to read config.xml")
         except ET.ParseError as exc:
-            entry = _CachedConfig(key, time.monotonic(), None, f"config.xml is not XML: {exc}")
+            entry = CachedConfig(key, time.monotonic(), None, f"config.xml is not XML: {exc}")
         self._configs[node.full_name] = entry
         return entry
 
-    def _job(self, node: B.Node, cfg: _CachedConfig) -> Job:
+    def _job(self, node: B.Node, cfg: CachedConfig) -> Job:
         data = node.data
         definitions = parameter_definitions(data)
         extra: dict[str, Any] = {
@@ -339,9 +316,7 @@ class JenkinsAdapter(Adapter):
             f"name,url,_class,buildable,property[parameterDefinitions[name,type]],"
             f"builds[{B.BUILD_FIELDS}]{{0,{_ADOPT_PAGE}}}")
         sent = self._parameters_to_send(native_id, job, params, firing_id)
-        by_firing = B.FIRING_PARAMETER in sent
-
-        earlier = await self._earlier_attempt(native_id, job, queue, sent, firing_id, since, by_firing)
+        earlier = await self._earlier_attempt(native_id, job, queue, sent, firing_id, since)
         if earlier is not None:
             self._claims[firing_id] = (native_id, earlier.run_id)
             self._first_attempts.pop(firing_id, None)
@@ -381,35 +356,20 @@ class JenkinsAdapter(Adapter):
             sent[B.FIRING_PARAMETER] = firing_id
         return sent
 
-    def _mine(self, causes: list[dict[str, Any]]) -> bool:
-        user = (self.settings.username or "").casefold()
-        for cause in causes:
-            if "userId" not in cause and not str(cause.get("_class", "")).endswith("UserIdCause"):
-                continue
-            if (cause.get("userId") or "").casefold() == user:
-                return True
-        return False
-
     async def _earlier_attempt(self, native_id: str, job: dict[str, Any], queue: dict[str, Any],
-                               sent: dict[str, str], firing_id: str, since: datetime,
-                               by_firing: bool) -> Run | None:
+                               sent: dict[str, str], firing_id: str, since: datetime) -> Run | None:
+        """The run an earlier attempt of this firing started (see :mod:`.adoption`); builds
+        are read back page by page while they are newer than the firing."""
         others = {run_id for fid, (nid, run_id) in self._claims.items() if nid == native_id and fid != firing_id}
+        match = Attempt(native_id, sent, firing_id, since, self.settings.username, others)
 
-        def matches(actions: list[Any] | None, when: datetime | None, run_ids: set[str]) -> bool:
-            seen = B.parameters_of(actions)
-            if by_firing:
-                return seen.get(B.FIRING_PARAMETER) == firing_id
-            return (when is not None and when >= since and not run_ids & others
-                    and self._mine(B.causes_of(actions)) and B.same_parameters(sent, seen))
-
-        # builds, oldest first (the first attempt wins), paging back while they are recent
         candidates: list[dict[str, Any]] = []
         page = [b for b in job.get("builds") or [] if isinstance(b, dict)]
         offset = len(page)
         while True:
             candidates.extend(page)
             recent = [b for b in page if (B.ms_to_datetime(b.get("timestamp")) or since) >= since]
-            if by_firing and any(matches(b.get("actions"), None, set()) for b in page):
+            if match.by_firing and any(match.build(b) for b in page):
                 break
             if len(page) < _ADOPT_PAGE or len(recent) < len(page):
                 break
@@ -417,19 +377,13 @@ class JenkinsAdapter(Adapter):
                                    f"allBuilds[{B.BUILD_FIELDS}]{{{offset},{offset + _ADOPT_PAGE}}}")
             page = [b for b in more.get("allBuilds") or [] if isinstance(b, dict)]
             offset += len(page)
-        for build in sorted(candidates, key=lambda b: b.get("number") or 0):
-            ids = {str(build.get("number")), f"queue-{build.get('queueId')}"}
-            if matches(build.get("actions"), B.ms_to_datetime(build.get("timestamp")), ids):
-                return self._build_run(native_id, build, job.get("url"))
-        items = sorted((i for i in queue.get("items") or [] if isinstance(i, dict)),
-                       key=lambda i: i.get("id") or 0)
-        for item in items:
-            if full_name_from_url(str((item.get("task") or {}).get("url", ""))) != native_id:
-                continue
-            if matches(item.get("actions"), B.ms_to_datetime(item.get("inQueueSince")),
-                       {f"queue-{item.get('id')}"}):
-                return self._queue_run(native_id, item)
-        return None
+        found = match.earliest(candidates, queue.get("items") or [])
+        if found is None:
+            return None
+        kind, data = found
+        if kind == "build":
+            return self._build_run(native_id, data, job.get("url"))
+        return self._queue_run(native_id, data)
 
     async def _follow_queue(self, native_id: str, queue_id: int) -> Run:
         deadline = time.monotonic() + self.settings.queue_wait
@@ -523,30 +477,4 @@ def _queue_id(run_id: str) -> int:
     return int(match[1])
 
 
-def parameter_definitions(job: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for prop in job.get("property") or []:
-        for d in (prop or {}).get("parameterDefinitions") or []:
-            if isinstance(d, dict) and d.get("name"):
-                default = (d.get("defaultParameterValue") or {}).get("value")
-                found.append({k: v for k, v in {
-                    "name": d["name"], "type": d.get("type"), "description": d.get("description") or None,
-                    "default": default, "choices": d.get("choices"),
-                }.items() if v is not None})
-    return found
-
-
-def timer_spec_of(config_xml: str) -> str | None:
-    """The ``<spec>`` of the job's ``hudson.triggers.TimerTrigger`` (freestyle jobs keep it
-    under ``<triggers>``, Pipeline jobs under ``PipelineTriggersJobProperty``)."""
-    # Jenkins writes `<?xml version='1.1'...?>`, which expat refuses: drop the declaration
-    text = re.sub(r"^\s*<\?xml[^>]*\?>", "", config_xml)
-    root = ET.fromstring(text)
-    for trigger in root.iter("hudson.triggers.TimerTrigger"):
-        spec = trigger.findtext("spec")
-        if spec and spec.strip():
-            return spec.strip()
-    return None
-
-
-__all__ = ["JenkinsAdapter", "parameter_definitions", "timer_spec_of"]
+__all__ = ["JenkinsAdapter"]

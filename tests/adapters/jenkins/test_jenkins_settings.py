@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from unifier.adapters.jenkins.adapter import JenkinsAdapter, timer_spec_of
+from unifier.adapters.jenkins.adapter import JenkinsAdapter
+from unifier.adapters.jenkins.jobconfig import timer_spec_of
 from unifier.adapters.jenkins.settings import JenkinsSettings
 from unifier.plugins import adapter_registry
 

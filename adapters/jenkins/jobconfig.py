@@ -1,0 +1,67 @@
+"""What a job's configuration says: parameter definitions (from the JSON API) and the timer
+spec (from ``config.xml``, which the JSON API does not expose), with the cache key that
+decides when config.xml is read again.
+
+Jenkins serves config.xml with no ETag or Last-Modified, and no field of the JSON API
+changes when only the timer spec is edited. The key is therefore a digest of every
+configuration-derived field the discovery tree returns (class, display name, description,
+enabled/buildable, parameter definitions) plus, for Pipeline jobs, the last build number:
+a Jenkinsfile's ``properties([pipelineTriggers(...)])`` step rewrites config.xml when a
+build runs. An edit the API cannot show (a timer spec changed alone in the UI of a
+freestyle job) is caught by the age limit (``config_max_age``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any
+
+from unifier.adapters.jenkins.builds import PIPELINE_CLASS, Node
+
+
+@dataclass
+class CachedConfig:
+    key: str
+    fetched: float  # time.monotonic()
+    spec: str | None
+    error: str | None = None
+
+
+def config_key(node: Node) -> str:
+    data = node.data
+    facts = {k: data.get(k) for k in ("_class", "displayName", "description", "buildable",
+                                       "disabled", "property")}
+    facts["disabled_color"] = data.get("color") == "disabled"
+    if data.get("_class") == PIPELINE_CLASS:
+        facts["last_build"] = (data.get("lastBuild") or {}).get("number")
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def parameter_definitions(job: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for prop in job.get("property") or []:
+        for d in (prop or {}).get("parameterDefinitions") or []:
+            if isinstance(d, dict) and d.get("name"):
+                default = (d.get("defaultParameterValue") or {}).get("value")
+                found.append({k: v for k, v in {
+                    "name": d["name"], "type": d.get("type"), "description": d.get("description") or None,
+                    "default": default, "choices": d.get("choices"),
+                }.items() if v is not None})
+    return found
+
+
+def timer_spec_of(config_xml: str) -> str | None:
+    """The ``<spec>`` of the job's ``hudson.triggers.TimerTrigger`` (freestyle jobs keep it
+    under ``<triggers>``, Pipeline jobs under ``PipelineTriggersJobProperty``)."""
+    # Jenkins writes `<?xml version='1.1'...?>`, which expat refuses: drop the declaration
+    text = re.sub(r"^\s*<\?xml[^>]*\?>", "", config_xml)
+    root = ET.fromstring(text)
+    for trigger in root.iter("hudson.triggers.TimerTrigger"):
+        spec = trigger.findtext("spec")
+        if spec and spec.strip():
+            return spec.strip()
+    return None
