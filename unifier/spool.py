@@ -13,7 +13,7 @@ Layout of a spool directory::
     runs/RUN_ID.cancel   marker: cancel was asked (the runner then records ``cancelled``)
     runs/RUN_ID.err      the detached runner's own stderr (spawn() only)
 
-Records (``rec`` is the first key)::
+Records (``rec`` is the first key; the journal's first line is ``{"rec":"journal","id"}``)::
 
     {"rec":"start","run_id","job","pid","pid_start","host","params","cause","firing_id",
      "command","started_at"}
@@ -145,8 +145,22 @@ class Spool:
         self._indexed = 0
 
     def ensure(self) -> None:
+        """Create the spool if missing. A new journal starts with a line naming it, so a
+        watermark taken on a journal that was since replaced is noticed."""
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.journal.touch(exist_ok=True)
+        try:
+            fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(json.dumps({"rec": "journal", "id": os.urandom(8).hex()}).encode() + b"\n")
+
+    def _journal_id(self) -> str | None:
+        try:
+            with open(self.journal, "rb") as fh:
+                return json.loads(fh.readline()).get("id")
+        except (OSError, ValueError, AttributeError):
+            return None
 
     def _file(self, run_id: str, suffix: str) -> Path:
         if not RUN_ID_RE.match(run_id):
@@ -314,13 +328,14 @@ class Spool:
 
     def _scan(self, offset: int) -> tuple[list[tuple[int, dict[str, Any]]], int, list[str]]:
         """Complete records from ``offset``: (records with offsets, new offset, notes)."""
+        notes: list[str] = []
         try:
             with open(self.journal, "rb") as fh:
                 fh.seek(offset)
                 data = fh.read()
         except FileNotFoundError:
             return [], offset, []
-        records, notes, pos = [], [], 0
+        records, pos = [], 0
         while True:
             nl = data.find(b"\n", pos)
             if nl < 0:  # a partial last line: wait until it is complete
@@ -329,10 +344,13 @@ class Spool:
             if line.strip():
                 try:
                     rec = json.loads(line)
+                    if rec.get("rec") == "journal":
+                        pos = nl + 1
+                        continue
                     if rec.get("rec") not in ("start", "end") or not rec.get("run_id"):
                         raise ValueError("not a spool record")
                     records.append((offset + pos, rec))
-                except ValueError:
+                except (ValueError, AttributeError):
                     notes.append(f"{self.journal}: skipped a torn or bad record at byte {offset + pos}")
             pos = nl + 1
         return records, offset + pos, notes
@@ -386,6 +404,14 @@ class Spool:
         open_runs: dict[str, int] = dict(mark["open"])
         runs: dict[str, SpoolRun] = {}
         notes: list[str] = []
+        journal_id = self._journal_id()
+        try:
+            size = self.journal.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if (mark.get("journal") and journal_id and mark["journal"] != journal_id) or begin > size:
+            notes.append(f"{self.journal} was replaced: read again from the start")
+            begin, open_runs = 0, {}
         offset = self._fold(begin, open_runs, runs, notes)
         dead = {}
         for rid, off in open_runs.items():
@@ -400,13 +426,19 @@ class Spool:
                 if rid in open_runs:
                     runs[rid] = self.mark_lost(run, "runner process gone without an end record")
                     open_runs.pop(rid)
-        new_mark = json.dumps({"offset": offset, "open": open_runs}, separators=(",", ":"))
+        new_mark = json.dumps({"offset": offset, "open": open_runs, "journal": journal_id},
+                              separators=(",", ":"))
         return Changes(list(runs.values()), new_mark, notes, offset - begin)
 
     def get(self, run_id: str) -> SpoolRun | None:
         """One run as the journal says now (liveness re-checked if still open). Reads
         only what was appended since this object's previous ``get``."""
         open_runs: dict[str, int] = {}
+        try:
+            if self._indexed > self.journal.stat().st_size:  # the journal was replaced
+                self._index, self._indexed = {}, 0
+        except FileNotFoundError:
+            return None
         self._indexed = self._fold(self._indexed, open_runs, self._index, [])
         run = self._index.get(run_id)
         if run is not None and not run.ended and self._gone(run):

@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     i = 0
     while i < len(options):
         opt = options[i]
+        if opt.startswith("--") and "=" in opt:  # --job=URI
+            opt, value = opt.split("=", 1)
+            options[i + 1:i + 1] = [value]
         if opt == "--no-passthrough":
             passthrough = False
         elif opt in known and i + 1 < len(options):

@@ -217,3 +217,15 @@ def test_cli_exec_through_typer(tmp_path):
                                       "echo hi; exit 4"])
     assert (result.exit_code, result.output) == (4, "hi\n")
     assert Path(tmp_path / "journal.jsonl").read_text().count('"exit_code":4') == 1
+
+
+async def test_a_journal_replaced_behind_the_watermark_is_read_again(adapter):
+    spool = str(adapter.spool.path)
+    for _ in range(2):
+        wrapper("--job", "cron://hosts/report", "--spool", spool, "--", "true")
+    first = await adapter.changes(None)
+    adapter.spool.journal.unlink()  # someone cleared the spool
+    for _ in range(3):  # the new journal grows past the old watermark's offset
+        wrapper("--job=cron://hosts/report", f"--spool={spool}", "--", "true")
+    again = await adapter.changes(first.watermark)
+    assert len(again.runs) == 3 and "read again" in again.notes[0]
