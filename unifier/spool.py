@@ -32,7 +32,13 @@ API (run ids must be unique within a spool and match ``[A-Za-z0-9._-]+``)::
     changes = spool.read(watermark)  # -> Changes(runs, watermark, notes, bytes_read)
     spool.get(run_id) -> SpoolRun | None                  # one run, liveness re-checked
     spool.cancel(run_id) -> bool                          # marker + SIGTERM to the runner
-    spool.log_path(run_id)
+    spool.log_path(run_id); spool.read_claim(run_id); spool.cancel_requested(run_id)
+    spool.mark_lost(spool_run, reason)                    # record an end nobody else will
+
+The watermark (opaque JSON) holds the journal's id and offset and the open runs (run
+id -> offset of the start record): a cycle reads the new bytes and checks only the open
+runs' processes. A journal replaced since the watermark is read again from the start.
+Runs on another host (a shared spool) are never declared lost from here.
 
 Native states written here: ``running`` (open), ``succeeded``, ``failed`` (non-zero exit),
 ``killed`` (a signal nobody asked for), ``cancelled``, ``lost`` (the runner died without an
