@@ -76,8 +76,9 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 def _default_spool(instance: str) -> Path:
-    home = os.environ.get("UNIFIER_HOME") or Path.home() / ".unifier"
-    return Path(home).expanduser() / "spool" / "terraform" / instance
+    from unifier.catalog.database import unifier_home
+
+    return unifier_home() / "spool" / "terraform" / instance
 
 
 class TerraformAdapter(Adapter):

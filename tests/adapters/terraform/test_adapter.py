@@ -343,3 +343,10 @@ async def test_demo_roots_apply_offline_through_a_filesystem_mirror(
     assert app.native_state == "applied", app.details
     assert app.details["outputs"] == {"deployed_version": "v2"}
     assert app.details["resources"] == {"add": 2, "change": 0, "remove": 0}
+
+
+def test_default_spool_is_under_unifier_home(offline_env: dict[str, str]) -> None:
+    from unifier.adapters.terraform.settings import TerraformSettings
+
+    adapter = TerraformAdapter("infra", TerraformSettings(roots=["/nowhere"]))
+    assert adapter.spool.path == Path(offline_env["UNIFIER_HOME"]) / "spool" / "terraform" / "infra"
