@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from unifier.catalog.database import create_catalog_engine, migrate
 from unifier.catalog.tables import AuditRow, InstanceRow, JobRow, RunEventRow, RunRow, SyncStateRow
+from unifier.duration import parse_duration
 from unifier.errors import NotFound
 from unifier.model import (
     EVENT_FOR_STATE,
@@ -450,7 +451,8 @@ def _stored_instance(row: InstanceRow) -> StoredInstance:
     spec = row.spec or {}
     return StoredInstance(
         instance=Instance(name=row.name, kind=row.adapter, config=spec.get("config", {}),
-                          poll_interval=spec.get("poll_interval")),
+                          poll_interval=(parse_duration(spec["poll_interval"]).total_seconds()
+                                         if spec.get("poll_interval") is not None else None)),
         spec=spec, spec_hash=row.spec_hash, source=row.source,
         created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
     )

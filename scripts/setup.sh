@@ -10,8 +10,12 @@ stamp=.venv/.unifier-installed
 want=$(cat pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setting up .venv (pip install -e '.[dev]')..." >&2
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  .venv/bin/python -c 'import unifier.cli, pytest' # fail here, loudly, if the install did not work
+  log=.venv/setup.log
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
+         .venv/bin/python -m pip install --disable-pip-version-check -e ".[dev]"; } > "$log" 2>&1; then
+    tail -40 "$log" >&2
+    echo "setup failed; full log in $log" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
