@@ -118,7 +118,7 @@ class TerraformAdapter(Adapter):
         problems: list[str] = []
         for entry in self.settings.roots:
             if _GLOB_CHARS.search(entry):
-                matches = [Path(p) for p in sorted(glob.glob(entry))]
+                matches = [Path(p) for p in sorted(glob.glob(entry, recursive=True))]
                 found += [p for p in matches if tfstate.has_configuration(p)]
             elif tfstate.has_configuration(Path(entry)):
                 found.append(Path(entry))

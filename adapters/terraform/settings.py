@@ -28,7 +28,7 @@ class TerraformSettings(BaseModel):
     roots: list[ConfigPath] = Field(
         min_length=1,
         description=(
-            "Root-module directories, or glob patterns matching them (e.g. infra/*). "
+            "Root-module directories, or glob patterns matching them (infra/*, infra/**). "
             "Each directory holding *.tf files is one job, named by its basename (or by "
             "its path relative to the common parent when two roots share a basename)."
         ),

@@ -281,7 +281,7 @@ async def test_roots_from_globs_with_shared_basenames(make_adapter, tmp_path: Pa
         (tmp_path / "infra" / sub).mkdir(parents=True)
         (tmp_path / "infra" / sub / "main.tf").write_text("")
     (tmp_path / "infra" / "notes").mkdir()  # no *.tf: not a root
-    adapter = make_adapter(roots=[str(tmp_path / "infra" / "*" / "*"), str(tmp_path / "infra" / "notes")])
+    adapter = make_adapter(roots=[str(tmp_path / "infra" / "**"), str(tmp_path / "infra" / "notes")])
     ids = sorted(job.native_id for job in await adapter.discover())
     assert ids == ["dns", "prod/network", "staging/network"]
     health = await adapter.health()
