@@ -15,6 +15,7 @@ from unifier import secrets
 from unifier.adapter import Adapter
 from unifier.catalog import StoredInstance
 from unifier.config.documents import InstanceSpec
+from unifier.duration import parse_duration
 from unifier.errors import PluginError, SecretError
 from unifier.plugins import adapter_registry
 
@@ -25,6 +26,12 @@ def instance_spec(stored: StoredInstance) -> InstanceSpec:
 
 
 def poll_interval(stored: StoredInstance) -> timedelta:
+    """How often the control loop syncs this instance: ``spec.config.poll_interval``
+    where the adapter's settings offer one (Airflow, Kubernetes, Jenkins), else
+    ``spec.poll_interval`` (default 30 s)."""
+    configured = (stored.spec.get("config") or {}).get("poll_interval")
+    if configured is not None and "poll_interval" not in stored.spec:
+        return parse_duration(configured)
     return instance_spec(stored).poll_interval
 
 
