@@ -16,9 +16,9 @@ one command that edits them, and only when asked.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from unifier.config.paths import ConfigPath
 
@@ -39,10 +39,18 @@ class CrontabSource(BaseModel):
     )
 
 
+# A plain path or a {path, format} mapping; the discriminator keeps error messages to
+# the form the user wrote.
+CrontabItem = Annotated[
+    Union[Annotated[ConfigPath, Tag("path")], Annotated[CrontabSource, Tag("file")]],
+    Discriminator(lambda value: "path" if isinstance(value, str) else "file"),
+]
+
+
 class CronSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    crontabs: list[ConfigPath | CrontabSource] = Field(
+    crontabs: list[CrontabItem] = Field(
         min_length=1,
         description=(
             "Crontab files (or directories of them) whose entries are the jobs; each item "
