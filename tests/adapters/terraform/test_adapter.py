@@ -350,3 +350,26 @@ def test_default_spool_is_under_unifier_home(offline_env: dict[str, str]) -> Non
 
     adapter = TerraformAdapter("infra", TerraformSettings(roots=["/nowhere"]))
     assert adapter.spool.path == Path(offline_env["UNIFIER_HOME"]) / "spool" / "terraform" / "infra"
+
+
+async def test_runner_that_finds_its_root_taken_ends_locked(make_adapter, roots_dir: Path,
+                                                            tf_binary: Path) -> None:
+    """Two triggers racing past the busy check: the second runner finds the root's lock
+    taken and ends ``locked``, naming the run that holds it, without running terraform."""
+    from unifier.adapters.terraform.runner import Request, acquire_root, run
+
+    adapter = make_adapter()
+    root = str(roots_dir / "hello")
+    held = acquire_root(adapter.spool, root, "tf-holder")
+    assert held is not None
+    try:
+        with pytest.raises(JobBusy, match="tf-holder"):
+            await adapter.trigger("hello", {}, firing())
+        run(str(adapter.spool.path), "tf-second", "hello",
+            Request(root=root, action="apply", binary=str(tf_binary)))
+    finally:
+        os.close(held)
+    second = await adapter.status("hello", "tf-second")
+    assert (second.state, second.native_state) == (RunState.FAILED, "locked")
+    assert "run tf-holder is running on" in second.details["diagnostics"][0]["detail"]
+    assert not (roots_dir / "hello" / ".terraform").exists(), "terraform never ran"
