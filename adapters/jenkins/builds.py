@@ -25,11 +25,11 @@ from unifier.model import Cause, CauseKind, RunState
 # the fields of a build every query asks for (Jenkins prunes everything else server-side)
 BUILD_FIELDS = (
     "number,result,building,timestamp,duration,queueId,"
-    "actions[parameters[name,value],causes[userId,shortDescription]]"
+    "actions[parameters[name,value],causes[_class,userId,shortDescription]]"
 )
 QUEUE_ITEM_FIELDS = (
     "id,inQueueSince,why,cancelled,task[name,url],executable[number,url],"
-    "actions[parameters[name,value],causes[userId,shortDescription]]"
+    "actions[parameters[name,value],causes[_class,userId,shortDescription]]"
 )
 JOB_DISCOVERY_FIELDS = (
     "name,url,_class,displayName,description,color,buildable,disabled,lastBuild[number],"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import build_adapter
+from jenkins_testing import build_adapter
 
 from unifier.testing.conformance import AdapterConformance
 

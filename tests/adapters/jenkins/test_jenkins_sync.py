@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 from fake_jenkins import MULTIBRANCH, PIPELINE, FakeJenkins, Param
+from jenkins_testing import build_adapter
 
 from unifier.adapters.jenkins.schedule import resolve
 from unifier.model import CauseKind, RunState
@@ -44,8 +45,6 @@ def big_fake(monkeypatch):
 
 @pytest.fixture
 def big_adapter(big_fake):
-    from conftest import build_adapter
-
     fake, _ = big_fake
     adapter = build_adapter({"url": fake.base, "username": "unifier",
                              "token": "${env:UNIFIER_TEST_JENKINS_TOKEN}"})

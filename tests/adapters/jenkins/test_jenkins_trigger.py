@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import build_adapter
+from jenkins_testing import build_adapter
 
 from unifier.errors import AdapterError, NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import CauseKind, RunState
