@@ -15,14 +15,14 @@ strings; a build still in the queue is ``queue-N`` (see :mod:`.builds`).
 Sync (``changes``) costs ONE request per cycle, whatever the number of jobs::
 
     GET /api/json?tree=jobs[name,url,_class,builds[number,result,building,timestamp,
-        duration,queueId,actions[parameters[name,value],causes[userId,shortDescription]]]{0,5},
+        duration,queueId,actions[parameters[name,value],causes[_class,userId,...]]]{0,5},
         jobs[...same, nested settings.folder_depth levels...]]
 
 Queue items are not listed: a build appears when it leaves the queue (its ``queueId``
 ties it to the ``queue-N`` a trigger may have returned). The watermark is compact JSON
 holding, per job, the highest build number seen and the numbers of builds seen still
-building. A run is reported when its number is above the
-mark, or when it was building and is not any more. Extra requests happen only for what
+building. A run is reported when its number is above the mark, or when it was building
+and is not any more. Extra requests happen only for what
 changed: a job that ran more than ``builds_per_job`` builds between two syncs (one request
 for the rest, ``allBuilds{N,M}``), a build seen building that fell out of the window (one
 request for it), and a folder deeper than ``folder_depth`` (one request per such folder).
@@ -60,6 +60,11 @@ does not define, so a firing id cannot ride along on an arbitrary job):
    ``/queue/item/N/api/json`` until ``executable.number`` appears (``queue_wait`` seconds at
    most; else the run is returned as ``queue-N``). Parameters a job does not define are
    refused up front with :class:`TriggerRefused` rather than dropped.
+
+States (``state_map``, from :data:`.builds.STATE_MAP`): SUCCESS -> succeeded, FAILURE ->
+failed, UNSTABLE -> failed (or succeeded with ``unstable_is: succeeded``), ABORTED ->
+cancelled, NOT_BUILT -> skipped, BUILDING (``result: null``) -> running, QUEUED -> queued,
+CANCELLED (a queue item cancelled before it started) -> cancelled.
 
 Cancel stops a build (``/stop``) or cancels a queue item (``/queue/cancelItem``). Logs are
 ``consoleText``. Next runs come from the timer spec with Jenkins' ``H`` hashing
