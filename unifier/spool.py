@@ -16,7 +16,7 @@ Layout of a spool directory::
 Records (``rec`` is the first key; the journal's first line is ``{"rec":"journal","id"}``)::
 
     {"rec":"start","run_id","job","pid","pid_start","host","params","cause","firing_id",
-     "command","started_at"}
+     "command","started_at","user"}
     {"rec":"end","run_id","job","exit_code","native_state","ended_at","output_tail","details"}
 
 ``pid_start`` is the process start time from ``/proc/PID/stat`` so a reused pid is not
@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import selectors
 import signal
@@ -123,6 +124,7 @@ class SpoolRun:
     exit_code: int | None = None
     output_tail: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    user: str | None = None  # who the command ran as
 
     def apply(self, rec: dict[str, Any], offset: int) -> None:
         for key, value in rec.items():
@@ -238,20 +240,22 @@ class Spool:
         env: dict[str, str] | None = None, cwd: str | None = None, stdin: bytes | None = None,
         passthrough: bool = True, on_line: Callable[[str, bytes], None] | None = None,
         details: dict[str, Any] | None = None,
-        native_state: Callable[[int, bool], str] | None = None,
+        native_state: Callable[[int, bool], str] | None = None, user: str | None = None,
     ) -> int | None:
         """Run ``argv`` as run ``run_id``, in the calling (runner) process: claim, record
         the start, tee its output to the log (and to our stdout/stderr if ``passthrough``),
         record the end. Returns the exit code, or None if the run id was already claimed.
         ``on_line(stream, line)`` sees each output line (it may fill ``details``);
-        ``native_state(exit_code, cancelled)`` overrides the default end state."""
+        ``native_state(exit_code, cancelled)`` overrides the default end state. ``user``
+        runs the command as that user (the runner must be root; set HOME etc. in ``env``)."""
         details = {} if details is None else details
         if not self.claim(run_id, job, firing_id=firing_id):
             return None
         start = {"rec": "start", "run_id": run_id, "job": job, "pid": os.getpid(),
                  "pid_start": process_start_time(os.getpid()), "host": self.host,
                  "params": params or {}, "cause": cause, "firing_id": firing_id,
-                 "command": command if command is not None else argv, "started_at": _now()}
+                 "command": command if command is not None else argv, "started_at": _now(),
+                 "user": user or _user_name(os.geteuid())}
         signals = _Forwarder()  # before the start record: a cancel may come at once
         self.append(start)
         tail = bytearray()
@@ -260,7 +264,8 @@ class Spool:
                 if self.cancel_requested(run_id) or signals.received:
                     code = -signal.SIGTERM
                 else:
-                    code = _run_child(argv, env, cwd, stdin, log, tail, passthrough, on_line, signals)
+                    code = _run_child(argv, env, cwd, stdin, log, tail, passthrough, on_line, signals,
+                                      _identity(user))
             except OSError as exc:  # command not found, not executable
                 msg = f"unifier: cannot start {argv[0]!r}: {exc}\n".encode()
                 log.write(msg)
@@ -491,10 +496,30 @@ class _Forwarder:
             signal.signal(signum, handler)
 
 
-def _run_child(argv, env, cwd, stdin, log, tail, passthrough, on_line, signals: _Forwarder) -> int:
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _identity(user: str | None) -> dict[str, Any]:
+    """Popen arguments that run the command as ``user`` (KeyError: no such user)."""
+    if user is None:
+        return {}
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise OSError(f"no such user {user!r}") from None
+    return {"user": entry.pw_uid, "group": entry.pw_gid,
+            "extra_groups": os.getgrouplist(user, entry.pw_gid)}
+
+
+def _run_child(argv, env, cwd, stdin, log, tail, passthrough, on_line, signals: _Forwarder,
+               identity: dict[str, Any]) -> int:
     """Run the command in its own process group and tee its output."""
     child = subprocess.Popen(
-        argv, env=env, cwd=cwd, start_new_session=True, stdout=subprocess.PIPE,
+        argv, env=env, cwd=cwd, start_new_session=True, **identity, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.PIPE if stdin is not None else (None if passthrough else subprocess.DEVNULL))
     signals.child = child

@@ -10,8 +10,9 @@ Triggering runs the entry's command now, as cron would: a detached runner proces
 (``python -m unifier.adapters.cron.wrapper``), ``$SHELL -c`` with cron's environment
 (HOME, LOGNAME, USER, SHELL=/bin/sh, PATH=/usr/bin:/bin, then the crontab's variable
 lines), the ``%`` part as standard input, parameters as ``UNIFIER_PARAM_<NAME>``
-variables (see :mod:`unifier.adapters.cron.wrapper`). It runs as the user running
-unifier, whatever user column a system-format line names. The run id is derived from
+variables (see :mod:`unifier.adapters.cron.wrapper`). When unifier runs as root, the
+command of a system-format line runs as the line's user, as cron would run it; otherwise
+it runs as the user running unifier (the run's ``details.user`` says which). The run id is derived from
 the firing, and the spool's claim makes sure one firing starts one process.
 
 Native states (the spool's): starting -> queued; running; succeeded; failed (non-zero
@@ -155,7 +156,8 @@ class CronAdapter(Adapter):
             cause=Cause(kind=kind, firing_id=record.firing_id),
             log_url=self.spool.log_path(record.run_id).as_uri(),
             details={"exit_code": record.exit_code, "output_tail": record.output_tail,
-                     "pid": record.pid, "host": record.host, **(record.details or {})},
+                     "pid": record.pid, "host": record.host, "user": record.user,
+                     **(record.details or {})},
         )
 
     def _get(self, native_id: str, run_id: str) -> tuple[SpoolRun, Run]:
@@ -199,24 +201,31 @@ class CronAdapter(Adapter):
                 "--params-json", json.dumps(params), "--cause", "trigger", "--no-passthrough"]
         if entry.stdin is not None:
             argv += ["--stdin", entry.stdin]
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        # As root, run the command as the line's user, as cron would; otherwise as ourselves.
+        switch = entry.user if entry.user and entry.user != me and os.geteuid() == 0 else None
+        if switch:
+            argv += ["--user", switch]
         argv += ["--", entry.run_command]
-        env = self._cron_env(entry)
+        try:
+            env = self._cron_env(entry, switch or me)
+        except KeyError:
+            raise TriggerRefused(f"{uri}: no such user {switch!r} on this machine",
+                                 instance=self.instance) from None
         try:
             record = await asyncio.to_thread(self.spool.spawn, argv, run_id, uri, env=env,
-                                             cwd=env["HOME"])
+                                             cwd=env["HOME"] if os.path.isdir(env["HOME"]) else "/")
         except (OSError, RuntimeError) as exc:
             raise TriggerRefused(f"cannot start {uri}: {exc}", instance=self.instance) from exc
         run = self._run(record)
         assert run is not None
         return run
 
-    def _cron_env(self, entry: crontab.Entry) -> dict[str, str]:
-        user = pwd.getpwuid(os.getuid())
+    def _cron_env(self, entry: crontab.Entry, username: str) -> dict[str, str]:
+        user = pwd.getpwnam(username)
         env = {"HOME": user.pw_dir, "LOGNAME": user.pw_name, "USER": user.pw_name,
                "SHELL": "/bin/sh", "PATH": CRON_PATH}
         env.update(entry.env)
-        if not os.path.isdir(env["HOME"]):
-            env["HOME"] = "/"
         return env
 
     async def status(self, native_id: str, run_id: str) -> Run:

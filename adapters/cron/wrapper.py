@@ -90,7 +90,8 @@ def param_env(params: dict[str, Any]) -> dict[str, str]:
 
 def run(job: str, command: list[str], *, spool: str | None = None, run_id: str | None = None,
         firing_id: str | None = None, params: dict[str, Any] | None = None,
-        cause: str = "schedule", stdin: str | None = None, passthrough: bool = True) -> int:
+        cause: str = "schedule", stdin: str | None = None, passthrough: bool = True,
+        user: str | None = None) -> int:
     """Run ``command`` as a recorded run of ``job``; returns the exit status to exit with."""
     parse_job(job)
     if not command:
@@ -115,7 +116,7 @@ def run(job: str, command: list[str], *, spool: str | None = None, run_id: str |
     code = where.execute(
         run_id, job, argv, params=params, firing_id=firing_id, env=env,
         cause={"kind": cause, "firing_id": firing_id}, command=command if len(command) > 1 else command[0],
-        stdin=stdin.encode() if stdin is not None else None, passthrough=passthrough)
+        stdin=stdin.encode() if stdin is not None else None, passthrough=passthrough, user=user)
     if code is None:
         print(f"unifier exec: run {run_id} is already claimed; not starting it again", file=sys.stderr)
         return 0
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     split = args.index("--")
     options, command = args[:split], args[split + 1:]
-    known = {"--job", "--spool", "--run-id", "--firing-id", "--params-json", "--cause", "--stdin"}
+    known = {"--job", "--spool", "--run-id", "--firing-id", "--params-json", "--cause", "--stdin", "--user"}
     values: dict[str, str] = {}
     passthrough = True
     i = 0
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                    run_id=values.get("--run-id"), firing_id=values.get("--firing-id"),
                    params=json.loads(values.get("--params-json") or "{}"),
                    cause=values.get("--cause", "schedule"), stdin=values.get("--stdin"),
-                   passthrough=passthrough)
+                   passthrough=passthrough, user=values.get("--user"))
     except UsageError as exc:
         print(f"unifier exec: {exc}\n{USAGE}", file=sys.stderr)
         return 2

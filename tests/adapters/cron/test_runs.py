@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from unifier.adapter import run_id_for_firing
-from unifier.errors import NotFound
+from unifier.errors import NotFound, TriggerRefused
 from unifier.model import CauseKind, RunState
 from unifier.testing.conformance import wait_terminal
 
@@ -229,3 +229,21 @@ async def test_a_journal_replaced_behind_the_watermark_is_read_again(adapter):
         wrapper("--job=cron://hosts/report", f"--spool={spool}", "--", "true")
     again = await adapter.changes(first.watermark)
     assert len(again.runs) == 3 and "read again" in again.notes[0]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+async def test_as_root_a_system_line_runs_as_its_user(make_adapter):
+    adapter = make_adapter("# unifier: name=who\n* * * * * nobody id -un; echo $HOME $LOGNAME\n",
+                           formats=["system"])
+    run = await adapter.trigger("who", {}, "as-nobody")
+    final = await wait_terminal(adapter, "who", run.run_id, 20)
+    assert final.state == RunState.SUCCEEDED, final.details
+    assert final.details["user"] == "nobody"
+    import pwd
+
+    home = pwd.getpwnam("nobody").pw_dir
+    assert await adapter.logs("who", run.run_id) == f"nobody\n{home} nobody\n"
+    missing = make_adapter("* * * * * no-such-user-x true\n", formats=["system"])
+    (job,) = await missing.discover()
+    with pytest.raises(TriggerRefused, match="no such user"):
+        await missing.trigger(job.native_id, {}, "f")
