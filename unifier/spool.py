@@ -23,6 +23,8 @@ Records (``rec`` is the first key; the journal's first line is ``{"rec":"journal
 mistaken for the runner. A partial last line (a crash mid-write) is ignored until
 complete; the next writer starts its record on a fresh line, so a torn line is skipped
 whole and never corrupts the following record. The first ``end`` record of a run wins.
+Records of concurrent writers never interleave because an O_APPEND write to a local
+file is atomic on Linux; keep spools off NFS.
 
 API (run ids must be unique within a spool and match ``[A-Za-z0-9._-]+``)::
 
