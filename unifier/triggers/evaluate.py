@@ -22,13 +22,14 @@ while a trigger is paused never fire it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from unifier.catalog import Catalog
@@ -91,15 +92,20 @@ def _rule(spec_hash: str, raw: dict[str, Any]) -> _Rule:
         within = when.get("within")
         rule = _Rule(
             mode=mode, conditions=tuple(conditions),
-            within=parse_duration(within) if within is not None else None,
+            within=_duration(within) if within is not None else None,
             actions=tuple(a["job"] for a in raw["then"]),
             guard=guard.get("enabled", True), max_firings=guard.get("max_firings", 20),
-            window=parse_duration(guard.get("window", "1h")),
+            window=_duration(guard.get("window", "1h")),
         )
         if len(_rules) > 200_000:
             _rules.clear()
         _rules[spec_hash] = rule
     return rule
+
+
+@functools.lru_cache(maxsize=1024)
+def _duration(value: str | int | float) -> timedelta:
+    return parse_duration(value)
 
 
 def evaluate(catalog: Catalog, *, now: datetime | None = None) -> EvaluationReport:
@@ -172,11 +178,24 @@ def _insert_new_arrivals(s: Session, rows: list[dict[str, Any]]) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:  # the catalog runs on SQLite or PostgreSQL only
         raise NotImplementedError(f"arrivals on a {dialect} catalog")
-    for start in range(0, len(rows), 100):  # 7 columns per row: stay under variable limits
-        s.execute(insert(TriggerArrivalRow).values(rows[start:start + 100]).on_conflict_do_nothing())
+    s.connection().execute(insert(TriggerArrivalRow.__table__).on_conflict_do_nothing(), rows)
 
 
 # ---------------------------------------------------------------------- decide
+
+
+@dataclass(frozen=True)
+class _Arrival:
+    trigger: str
+    job: str
+    run_id: str
+    state: str
+    ended_at: datetime
+    event_id: int
+
+    @property
+    def key(self) -> RunKey:
+        return RunKey(job=self.job, run_id=self.run_id)
 
 
 def decide(catalog: Catalog, report: EvaluationReport, *, now: datetime | None = None) -> None:
@@ -190,41 +209,62 @@ def decide(catalog: Catalog, report: EvaluationReport, *, now: datetime | None =
         report.triggers += len(dirty)
         active = {d.name: _rule(d.spec_hash, d.spec) for d in dirty if not (d.paused or d.declared_paused)}
         names = sorted(active)
-        open_arrivals: dict[str, list[TriggerArrivalRow]] = defaultdict(list)
+        open_arrivals: dict[str, list[_Arrival]] = defaultdict(list)
         recent: dict[str, list[datetime]] = defaultdict(list)
         for start in range(0, len(names), _BATCH):
             batch = names[start:start + _BATCH]
-            for row in s.scalars(select(TriggerArrivalRow).where(
-                    TriggerArrivalRow.trigger.in_(batch), TriggerArrivalRow.consumed_by.is_(None))):
-                open_arrivals[row.trigger].append(row)
+            for row in s.execute(select(
+                    TriggerArrivalRow.trigger, TriggerArrivalRow.job, TriggerArrivalRow.run_id,
+                    TriggerArrivalRow.state, TriggerArrivalRow.ended_at, TriggerArrivalRow.event_id)
+                    .where(TriggerArrivalRow.trigger.in_(batch), TriggerArrivalRow.consumed_by.is_(None))):
+                open_arrivals[row.trigger].append(_Arrival(*row[:4], as_utc(row.ended_at), row.event_id))
             widest = max(active[n].window for n in batch)
             for trigger, created in s.execute(
                     select(FiringRow.trigger, FiringRow.created_at)
                     .where(FiringRow.trigger.in_(batch), FiringRow.created_at >= now - widest)):
                 recent[trigger].append(as_utc(created))
+
+        firings: dict[str, dict[str, Any]] = {}  # id -> row, in decision order
+        consumed: dict[tuple[str, str, str], str] = {}  # arrival -> firing (or superseded:firing)
+        paused: dict[str, str] = {}
         for name in names:
             rule = active[name]
-            for runs in _satisfied(rule, open_arrivals.get(name, [])):
+            arrivals = open_arrivals.get(name, [])
+            for runs in _satisfied(rule, arrivals):
                 if rule.guard:
                     fired = sum(1 for t in recent[name] if t >= now - rule.window)
                     if fired >= rule.max_firings:
-                        reason = (f"storm guard: {fired} firings in the last "
-                                  f"{format_duration(rule.window)} (max {rule.max_firings}); "
-                                  f"fix the trigger and apply it, or `unifier resume {name}`")
-                        s.execute(update(TriggerRow).where(TriggerRow.name == name)
-                                  .values(paused=True, paused_reason=reason, updated_at=now))
-                        report.paused[name] = reason
-                        log.warning("trigger %s paused: %s", name, reason)
+                        paused[name] = (f"storm guard: {fired} firings in the last "
+                                        f"{format_duration(rule.window)} (max {rule.max_firings}); "
+                                        f"fix the trigger and apply it, or `unifier resume {name}`")
                         break
-                keys = [RunKey(job=a.job, run_id=a.run_id) for a in runs]
-                fid = ledger.add_firing(s, name, keys, list(rule.actions), now)
-                consumed = fid or ledger.firing_id(name, keys)
+                row = ledger.firing_row(name, [a.key for a in runs], list(rule.actions), now)
+                firings.setdefault(row["id"], row)
+                recent[name].append(now)
                 for arrival in runs:
-                    arrival.consumed_by = consumed
-                _supersede(rule, open_arrivals.get(name, []), runs, consumed)
-                if fid:
-                    recent[name].append(now)
-                    report.firings.append(fid)
+                    consumed[(name, arrival.job, arrival.run_id)] = row["id"]
+                if rule.mode == "all":
+                    # the newest run of each job was taken: older open runs of those jobs
+                    # can never be chosen, so this firing spends them too
+                    jobs = {a.job for a in runs}
+                    for arrival in arrivals:
+                        if arrival.job in jobs:
+                            consumed.setdefault((name, arrival.job, arrival.run_id),
+                                                f"superseded:{row['id']}")
+
+        report.firings += ledger.insert_firings(s, list(firings.values()))
+        if consumed:
+            table = TriggerArrivalRow.__table__
+            s.connection().execute(
+                table.update().where(table.c.trigger == bindparam("t"), table.c.job == bindparam("j"),
+                                     table.c.run_id == bindparam("r"))
+                .values(consumed_by=bindparam("c")),
+                [{"t": t, "j": j, "r": r, "c": c} for (t, j, r), c in consumed.items()])
+        for name, reason in paused.items():
+            s.execute(update(TriggerRow).where(TriggerRow.name == name)
+                      .values(paused=True, paused_reason=reason, updated_at=now))
+            log.warning("trigger %s paused: %s", name, reason)
+        report.paused.update(paused)
         for start in range(0, len(dirty), _BATCH):
             s.execute(update(TriggerRow)
                       .where(TriggerRow.name.in_([d.name for d in dirty[start:start + _BATCH]]))
@@ -234,13 +274,13 @@ def decide(catalog: Catalog, report: EvaluationReport, *, now: datetime | None =
         fault_point("after-ledger-write")
 
 
-def _satisfied(rule: _Rule, arrivals: list[TriggerArrivalRow]) -> list[list[TriggerArrivalRow]]:
+def _satisfied(rule: _Rule, arrivals: list[_Arrival]) -> list[list[_Arrival]]:
     """The upstream run sets that each make one firing, oldest first."""
-    arrivals = sorted(arrivals, key=lambda a: (as_utc(a.ended_at), a.event_id))
+    arrivals = sorted(arrivals, key=lambda a: (a.ended_at, a.event_id))
     if rule.mode == "any":
         return [[a] for a in arrivals
                 if any(a.job == job and a.state in states for job, states in rule.conditions)]
-    chosen: list[TriggerArrivalRow] = []
+    chosen: list[_Arrival] = []
     for job, states in rule.conditions:
         newest = [a for a in arrivals if a.job == job and a.state in states]
         if not newest:
@@ -248,19 +288,7 @@ def _satisfied(rule: _Rule, arrivals: list[TriggerArrivalRow]) -> list[list[Trig
         if newest[-1] not in chosen:
             chosen.append(newest[-1])
     if rule.within is not None:
-        ends = [as_utc(a.ended_at) for a in chosen]
+        ends = [a.ended_at for a in chosen]
         if max(ends) - min(ends) > rule.within:
             return []
     return [chosen]
-
-
-def _supersede(rule: _Rule, arrivals: list[TriggerArrivalRow], used: list[TriggerArrivalRow],
-               firing: str) -> None:
-    """An ``all`` firing took the newest run of each job: older open runs of those jobs
-    will never be chosen, so they are spent too (by the same firing, as superseded)."""
-    if rule.mode != "all":
-        return
-    jobs = {a.job for a in used}
-    for arrival in arrivals:
-        if arrival.consumed_by is None and arrival.job in jobs:
-            arrival.consumed_by = f"superseded:{firing}"[:64]

@@ -37,9 +37,9 @@ def upstream_key(runs: Iterable[RunKey]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def firing_id(trigger: str, runs: Iterable[RunKey]) -> str:
+def firing_id(trigger: str, runs: Iterable[RunKey], key: str | None = None) -> str:
     """The same trigger and upstream runs always name the same firing."""
-    digest = hashlib.sha256(f"{trigger}\n{upstream_key(runs)}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{trigger}\n{key or upstream_key(runs)}".encode()).hexdigest()
     return f"f-{digest[:24]}"
 
 
@@ -55,21 +55,31 @@ def backoff(attempts: int) -> timedelta:
 # ---------------------------------------------------------------------- writing
 
 
-def add_firing(s: Session, trigger: str, runs: list[RunKey], actions: list[str],
-               now: datetime) -> str | None:
-    """Write a pending firing inside the caller's transaction; None if already there."""
+def firing_row(trigger: str, runs: list[RunKey], actions: list[str], now: datetime) -> dict[str, Any]:
+    """A pending firing of ``trigger`` for these upstream runs, as a ledger row."""
     runs = sorted(set(runs), key=lambda k: (k.job, k.run_id))
-    fid = firing_id(trigger, runs)
-    if s.get(FiringRow, fid) is not None:
-        return None
-    s.add(FiringRow(
-        id=fid, trigger=trigger, upstream_key=upstream_key(runs),
-        upstream_runs=[k.model_dump() for k in runs], status="pending",
-        actions=[FiringAction(job=job, firing_id=action_firing_id(fid, i)).as_dict()
-                 for i, job in enumerate(actions)],
-        error=None, attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
-    ))
-    return fid
+    key = upstream_key(runs)
+    fid = firing_id(trigger, runs, key)
+    return {
+        "id": fid, "trigger": trigger, "upstream_key": key,
+        "upstream_runs": [k.model_dump() for k in runs], "status": "pending",
+        "actions": [FiringAction(job=job, firing_id=action_firing_id(fid, i)).as_dict()
+                    for i, job in enumerate(actions)],
+        "error": None, "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now,
+    }
+
+
+def insert_firings(s: Session, rows: list[dict[str, Any]]) -> list[str]:
+    """Write pending firings inside the caller's transaction, skipping any already in
+    the ledger (the same decision taken twice); returns the ids written."""
+    have: set[str] = set()
+    ids = [r["id"] for r in rows]
+    for start in range(0, len(ids), 400):
+        have.update(s.scalars(select(FiringRow.id).where(FiringRow.id.in_(ids[start:start + 400]))))
+    new = [r for r in rows if r["id"] not in have]
+    if new:
+        s.connection().execute(FiringRow.__table__.insert(), new)
+    return [r["id"] for r in new]
 
 
 def due_firings(catalog: Catalog, now: datetime | None = None, limit: int = 200) -> list[Firing]:
