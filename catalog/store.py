@@ -169,8 +169,11 @@ class Catalog:
                     s.add(JobRow(**values, discovered_at=now, removed_at=None))
                     counts["added"] += 1
                     continue
+                # next_run_at moves by itself as time passes: a job whose prediction
+                # moved is stored, not counted as changed
                 changed = row.removed_at is not None or any(
-                    _differs(getattr(row, k), v) for k, v in values.items())
+                    _differs(getattr(row, k), v) for k, v in values.items() if k != "next_run_at")
+                row.next_run_at = job.next_run_at
                 if changed:
                     for key, value in values.items():
                         setattr(row, key, value)

@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The Debian cron daemon, for the test that runs wrapped crontab lines under real cron
+# (skipped, saying why, where it cannot be installed).
+if ! command -v cron >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cron; } \
+    >/tmp/unifier-apt-cron.log 2>&1 || echo "note: could not install cron (see /tmp/unifier-apt-cron.log)" >&2
+fi
 trap 'bash tests/airflow/server.sh stop >/dev/null 2>&1 || true' EXIT
 if [ -f tests/airflow/server.sh ]; then
   bash tests/airflow/server.sh start

@@ -69,13 +69,14 @@ def next_runs(expression: str, tz: str | None = None, after: datetime | None = N
     minute, hour = expanded.split()[:2]
     fixed_time = not (minute.startswith("*") or hour.startswith("*"))
     found: list[datetime] = []
-    last_wall: datetime | None = None
+    # starting inside a repeated hour: its second 02:30 must not count as a new run
+    last_wall: datetime | None = start.replace(tzinfo=None)
     guard = 0
     while len(found) < limit and guard < limit * 4 + 8:
         guard += 1
         moment = it.get_next(datetime)
         wall = moment.replace(tzinfo=None)
-        if fixed_time and last_wall is not None and wall <= last_wall:
+        if fixed_time and wall <= last_wall:
             continue  # the repeated hour of an autumn DST change: cron runs it once
         last_wall = wall
         utc = as_utc(moment)

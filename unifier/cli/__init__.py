@@ -50,6 +50,11 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["exec"]:
+        # cron runs the wrapper every minute on every host: skip building the whole CLI
+        from unifier.adapters.cron.wrapper import main as exec_main
+
+        sys.exit(exec_main(sys.argv[2:]))
     try:
         build_app()(standalone_mode=True)
     except ConfigError as exc:

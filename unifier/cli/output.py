@@ -12,15 +12,17 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from unifier.catalog import Catalog
 from unifier.model import RunState, as_utc, utcnow
+
+if TYPE_CHECKING:
+    from unifier.catalog import Catalog
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -50,6 +52,8 @@ _open: list[Catalog] = []
 
 def open_catalog() -> Catalog:
     """The catalog for this command; closed by ``close_catalogs`` when the command ends."""
+    from unifier.catalog import Catalog
+
     catalog = Catalog.open()
     _open.append(catalog)
     return catalog
