@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from unifier.catalog import Catalog
 from unifier.errors import UnifierError
 from unifier.instances import poll_interval
-from unifier.model import utcnow
+from unifier.model import as_utc, utcnow
 from unifier.sync import SyncReport, sync_all
 from unifier.triggers.evaluate import EvaluationReport, evaluate
 from unifier.triggers.fire import FireReport, fire_pending
@@ -71,7 +71,10 @@ class Reconciler:
     async def run(self, *, cycles: int | None = None) -> None:
         done = 0
         while not self.stopping.is_set():
-            await self.cycle()
+            try:
+                await self.cycle()
+            except Exception:  # the catalog unreachable, a bug: say so, keep the loop alive
+                log.exception("cycle failed; retrying after %.1fs", self.interval)
             done += 1
             if cycles is not None and done >= cycles:
                 break
@@ -106,14 +109,14 @@ class Reconciler:
         requested, self._requested = self._requested, set()
         self._woken.clear()
         due = []
-        for stored in self.catalog.list_instances():
+        instances = self.catalog.list_instances()
+        for gone in set(self._next_sync) - {s.instance.name for s in instances}:
+            del self._next_sync[gone]  # deleted by an apply meanwhile
+        for stored in instances:
             name = stored.instance.name
             if name in requested or now >= self._next_sync.get(name, 0.0):
                 due.append(name)
                 self._next_sync[name] = now + poll_interval(stored).total_seconds()
-        known = {s for s in self._next_sync}
-        for gone in known - {s.instance.name for s in self.catalog.list_instances()}:
-            self._next_sync.pop(gone, None)
         return due
 
     async def _sleep(self) -> None:
@@ -121,10 +124,11 @@ class Reconciler:
         timeout = self.interval
         if self._next_sync:
             timeout = min(timeout, max(0.0, min(self._next_sync.values()) - now))
-        retry_at = next_due_at(self.catalog)
+        try:
+            retry_at = next_due_at(self.catalog)
+        except Exception:  # reported by the next cycle
+            retry_at = None
         if retry_at is not None:
-            from unifier.model import as_utc
-
             timeout = min(timeout, max(0.0, (as_utc(retry_at) - utcnow()).total_seconds()))
         if self._woken.is_set():
             return

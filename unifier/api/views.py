@@ -20,7 +20,8 @@ def trigger_view(t: StoredTrigger) -> dict[str, Any]:
 
 def firing_view(f: Firing) -> dict[str, Any]:
     return {"id": f.id, "trigger": f.trigger, "status": f.status, "error": f.error,
-            "attempts": f.attempts, "created_at": f.created_at, "updated_at": f.updated_at,
+            "attempts": f.attempts, "created_at": f.created_at.isoformat(),
+            "updated_at": f.updated_at.isoformat(),
             "upstream_runs": [k.model_dump() for k in f.upstream_runs],
             "actions": [a.as_dict() for a in f.actions]}
 
