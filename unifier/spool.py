@@ -236,6 +236,23 @@ class Spool:
                 pass
         return True
 
+    def record_start(self, run_id: str, job: str, *, params: dict[str, Any] | None = None,
+                     cause: Any = None, firing_id: str | None = None, command: Any = None,
+                     **extra: Any) -> int:
+        """Append the start record of a run executed by this (runner) process; ``extra``
+        fields (``user``, ``native_state``, ``details``) go into the record as given."""
+        return self.append({"rec": "start", "run_id": run_id, "job": job, "pid": os.getpid(),
+                            "pid_start": process_start_time(os.getpid()), "host": self.host,
+                            "params": params or {}, "cause": cause, "firing_id": firing_id,
+                            "command": command, "started_at": _now(), **extra})
+
+    def record_end(self, run_id: str, job: str, *, exit_code: int, native_state: str,
+                   output_tail: str = "", details: dict[str, Any] | None = None) -> int:
+        """Append the end record of a run; the run is over once this line is written."""
+        return self.append({"rec": "end", "run_id": run_id, "job": job, "exit_code": exit_code,
+                            "native_state": native_state, "ended_at": _now(),
+                            "output_tail": output_tail, "details": details or {}})
+
     def execute(
         self, run_id: str, job: str, argv: list[str], *, params: dict[str, Any] | None = None,
         cause: Any = None, firing_id: str | None = None, command: Any = None,
@@ -253,13 +270,10 @@ class Spool:
         details = {} if details is None else details
         if not self.claim(run_id, job, firing_id=firing_id):
             return None
-        start = {"rec": "start", "run_id": run_id, "job": job, "pid": os.getpid(),
-                 "pid_start": process_start_time(os.getpid()), "host": self.host,
-                 "params": params or {}, "cause": cause, "firing_id": firing_id,
-                 "command": command if command is not None else argv, "started_at": _now(),
-                 "user": user or _user_name(os.geteuid())}
         signals = _Forwarder()  # before the start record: a cancel may come at once
-        self.append(start)
+        self.record_start(run_id, job, params=params, cause=cause, firing_id=firing_id,
+                          command=command if command is not None else argv,
+                          user=user or _user_name(os.geteuid()))
         tail = bytearray()
         with open(self.log_path(run_id), "ab") as log:
             try:
@@ -282,9 +296,8 @@ class Spool:
             state = "cancelled"
         else:
             state = "killed" if code < 0 else "failed"
-        self.append({"rec": "end", "run_id": run_id, "job": job, "exit_code": code,
-                     "native_state": state, "ended_at": _now(),
-                     "output_tail": tail[-TAIL_BYTES:].decode(errors="replace"), "details": details})
+        self.record_end(run_id, job, exit_code=code, native_state=state,
+                        output_tail=tail[-TAIL_BYTES:].decode(errors="replace"), details=details)
         signals.restore()
         return code
 

@@ -33,14 +33,13 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from unifier.adapters.terraform import state as tfstate
 from unifier.adapters.terraform.command import action_argv, init_argv, run_command
 from unifier.adapters.terraform.stream import StreamSummary
-from unifier.spool import TAIL_BYTES, Spool, process_start_time
+from unifier.spool import TAIL_BYTES, Spool
 
 REQUEST_ENV = "UNIFIER_TERRAFORM_REQUEST"
 GUARD = Path(__file__).with_name("guard.py")
@@ -50,10 +49,6 @@ KILL_GRACE = 30.0  # seconds before the whole group is killed (the guard interru
 RUNNING_STATE = {"init": "initializing", "plan": "planning", "apply": "applying",
                  "destroy": "destroying"}
 DONE_STATE = {"init": "initialized", "plan": "planned", "apply": "applied", "destroy": "destroyed"}
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
 
 
 def root_lock_path(spool: Spool, root: str) -> Path:
@@ -228,13 +223,9 @@ def run(spool_dir: str, run_id: str, job: str, request: Request) -> int:
     # the root lock is taken before the start record: once the adapter sees the run
     # started, a second trigger on the root sees the lock held
     lock_fd = acquire_root(spool, request.root, run_id)
-    spool.append({
-        "rec": "start", "run_id": run_id, "job": job, "pid": os.getpid(),
-        "pid_start": process_start_time(os.getpid()), "host": spool.host,
-        "params": request.params, "cause": request.cause, "firing_id": request.firing_id,
-        "command": command, "started_at": now_iso(),
-        "native_state": RUNNING_STATE[request.action], "details": dict(command),
-    })
+    spool.record_start(run_id, job, params=request.params, cause=request.cause,
+                       firing_id=request.firing_id, command=command,
+                       native_state=RUNNING_STATE[request.action], details=dict(command))
     with open(spool.log_path(run_id), "a", encoding="utf-8") as log:
         execution = Execution(spool, run_id, request, log)
         if lock_fd is None:
@@ -254,11 +245,8 @@ def run(spool_dir: str, run_id: str, job: str, request: Request) -> int:
             # free the root before the run is seen ended: a trigger that follows the
             # end at once must find the root free
             os.close(lock_fd)
-        spool.append({
-            "rec": "end", "run_id": run_id, "job": job, "exit_code": code,
-            "native_state": native, "ended_at": now_iso(),
-            "output_tail": execution.output_tail(), "details": details,
-        })
+        spool.record_end(run_id, job, exit_code=code, native_state=native,
+                         output_tail=execution.output_tail(), details=details)
     return 0
 
 
