@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def sh(*args, **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, capture_output=True, text=True, timeout=600, **kwargs)
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)
     assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -78,5 +78,5 @@ def test_third_party_adapter_loads_through_the_entry_point(venv, tmp_path):
                         "-o", "json", env=env).stdout)
     assert (run["state"], run["parameters"]) == ("succeeded", {"WHO": "world"})
     failed = subprocess.run([unifier, "trigger", "shell://scripts/boom", "--wait"], env=env,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1

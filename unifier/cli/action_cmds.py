@@ -59,14 +59,19 @@ def trigger(
     """Start a run of a job now, in whatever tool runs it."""
     params = parse_params(param)
     catalog = open_catalog()
-    run = asyncio.run(trigger_job(catalog, uri, params))
-    if not output == Format.json:
-        out.print(f"triggered {uri} run {run.run_id} ({state_text(run.state)})")
-    if wait:
-        with progress(f"waiting for {run.run_id}…"):
-            run = asyncio.run(wait_for_run(catalog, run, timeout=timeout))
+
+    async def trigger_then_wait():  # one event loop: an adapter may watch its run in-process
+        run = await trigger_job(catalog, uri, params)
         if output != Format.json:
-            out.print(f"run {run.run_id} {state_text(run.state)}")
+            out.print(f"triggered {uri} run {run.run_id} ({state_text(run.state)})")
+        if wait:
+            with progress(f"waiting for {run.run_id}…"):
+                run = await wait_for_run(catalog, run, timeout=timeout)
+            if output != Format.json:
+                out.print(f"run {run.run_id} {state_text(run.state)}")
+        return run
+
+    run = asyncio.run(trigger_then_wait())
     if output == Format.json:
         print_json(run)
     if wait and run.state != RunState.SUCCEEDED:
