@@ -173,12 +173,13 @@ class AirflowAPI:
         return self.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"]
 
     def queued_runs(self, count: int, prefix: str) -> list[str]:
-        """``count`` runs on the paused page_dag_* DAGs: they change the runs table
-        (what a sync must read) without executing anything."""
+        """``count`` runs on the paused page_dag_000..189: they change the runs table
+        (what a sync must read) without executing anything. page_dag_19x stay run-free:
+        the unpause test unpauses page_dag_199, which would run any backlog."""
         ids = []
         for i in range(count):
             run_id = f"{prefix}-{i:04d}"
-            self.post(f"/dags/page_dag_{i % 200:03d}/dagRuns", {"dag_run_id": run_id, "logical_date": None})
+            self.post(f"/dags/page_dag_{i % 190:03d}/dagRuns", {"dag_run_id": run_id, "logical_date": None})
             ids.append(run_id)
         return ids
 
