@@ -304,3 +304,38 @@ async def test_a_paused_trigger_fires_nothing_for_runs_that_end_meanwhile(catalo
     assert get_trigger(catalog, "c-after-a").paused_reason.startswith("paused in its spec")
     assert catalog.list_runs(job="flaky://down/c") == []
     assert len(catalog.list_runs(job="fake://up/a")) == 1
+
+
+async def test_evaluation_stops_at_a_gap_in_event_ids_until_it_fills_or_grows_old(tmp_path, monkeypatch):
+    """A transaction that took event ids earlier may commit later (PostgreSQL): the
+    cursor must not move past ids it has not seen, or their runs would never fire."""
+    from sqlalchemy import func, select
+
+    from unifier.catalog.tables import RunEventRow
+    from unifier.model import utcnow
+    from unifier.triggers import evaluate as evaluation
+
+    monkeypatch.setattr(evaluation, "_gaps", {})
+    catalog = Catalog.open(f"sqlite:///{tmp_path / 'gaps.db'}")  # explicit ids: SQLite only
+    configure(catalog, tmp_path, ANY)
+
+    def finished_event(offset: int, run_id: str) -> None:
+        with catalog.session() as s:
+            s.add(RunEventRow(id=top + offset, job="fake://up/a", run_id=run_id, attempt=1,
+                              event_type="COMPLETE", state="succeeded", event_time=utcnow(),
+                              recorded_at=utcnow()))
+
+    with catalog.session() as s:
+        top = s.scalar(select(func.max(RunEventRow.id))) or 0
+    finished_event(2, "second")  # id top+1 is still being written elsewhere
+    assert evaluation.evaluate(catalog).firings == []
+    finished_event(1, "first")
+    assert len(evaluation.evaluate(catalog).firings) == 2
+
+    finished_event(4, "after-a-rollback")  # top+3 will never come
+    assert evaluation.evaluate(catalog).firings == []
+    monkeypatch.setattr(evaluation, "GAP_GRACE", 0.0)
+    assert len(evaluation.evaluate(catalog).firings) == 1
+    assert sorted(f.upstream_runs[0].run_id for f in list_firings(catalog)) == [
+        "after-a-rollback", "first", "second"]
+    catalog.close()

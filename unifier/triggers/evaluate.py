@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -77,6 +78,8 @@ class _Rule:
 
 
 _rules: dict[str, _Rule] = {}  # spec hash -> rule; a cache, never the truth
+GAP_GRACE = 60.0  # seconds a gap in run event ids may be a transaction still committing
+_gaps: dict[int, float] = {}  # first missing id -> time.monotonic() it was first seen
 
 
 def _rule(spec_hash: str, raw: dict[str, Any]) -> _Rule:
@@ -125,17 +128,18 @@ def collect(catalog: Catalog, report: EvaluationReport) -> tuple[int, bool]:
     """Turn new terminal run events into arrivals. Returns (events read, more to read)."""
     with catalog.session() as s:
         cursor = ledger.get_cursor(s, CURSOR)
-        newest = s.scalar(select(func.max(RunEventRow.id))) or 0
-        if newest <= cursor:
+        ids = s.scalars(select(RunEventRow.id).where(RunEventRow.id > cursor)
+                        .order_by(RunEventRow.id).limit(_EVENTS_PER_PASS)).all()
+        position = _settled(cursor, ids)
+        if position <= cursor:
             return 0, False
+        more = len(ids) == _EVENTS_PER_PASS and position == ids[-1]
         events = s.execute(
             select(RunEventRow.id, RunEventRow.job, RunEventRow.run_id, RunEventRow.state,
                    RunEventRow.event_time)
-            .where(RunEventRow.id > cursor, RunEventRow.id <= newest,
+            .where(RunEventRow.id > cursor, RunEventRow.id <= position,
                    RunEventRow.state.in_(_TERMINAL))
-            .order_by(RunEventRow.id).limit(_EVENTS_PER_PASS)).all()
-        more = len(events) == _EVENTS_PER_PASS
-        position = events[-1].id if more else newest
+            .order_by(RunEventRow.id)).all()
         report.events += len(events)
         by_job: dict[str, list[Any]] = defaultdict(list)
         for event in events:
@@ -166,6 +170,26 @@ def collect(catalog: Catalog, report: EvaluationReport) -> tuple[int, bool]:
         report.arrivals += len(arrivals)
         ledger.set_cursor(s, CURSOR, position)
         return len(events), more
+
+
+def _settled(cursor: int, ids: list[int]) -> int:
+    """How far the cursor may move: to the last id before a gap in ``ids``.
+
+    A gap is an event id not visible yet. On PostgreSQL a transaction that took its
+    ids earlier may commit after one that took later ids; moving past the gap would
+    skip its events forever. A gap still there after :data:`GAP_GRACE` seconds is a
+    rolled-back transaction, and is passed. (SQLite, one writer at a time, has none.)"""
+    expected, now = cursor + 1, time.monotonic()
+    for event_id in ids:
+        if event_id != expected:
+            first_seen = _gaps.setdefault(expected, now)
+            if now - first_seen < GAP_GRACE:
+                return expected - 1
+            log.warning("run event ids %d-%d never appeared: taken for a rolled-back write",
+                        expected, event_id - 1)
+            _gaps.pop(expected, None)
+        expected = event_id + 1
+    return expected - 1
 
 
 def _insert_new_arrivals(s: Session, rows: list[dict[str, Any]]) -> None:
