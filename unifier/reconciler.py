@@ -91,9 +91,7 @@ class Reconciler:
                     log.warning("sync %s failed: %s", r.instance, r.error)
         if self.stopping.is_set():
             return report
-        report.evaluation = evaluate(self.catalog)
-        for name, reason in report.evaluation.paused.items():
-            log.warning("trigger %s paused: %s", name, reason)
+        report.evaluation = evaluate(self.catalog)  # logs any trigger the storm guard pauses
         if self.stopping.is_set():
             return report
         report.fired = await fire_pending(self.catalog)
