@@ -118,7 +118,7 @@ def measure(mode: str, samples: int, poll: float) -> list[float]:
 
 def report(name: str, values: list[float]) -> None:
     ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     print(f"{name:<32} p50 {statistics.median(ordered) * 1000:7.0f} ms   p95 {p95 * 1000:7.0f} ms   "
           f"max {ordered[-1] * 1000:7.0f} ms   ({len(ordered)} samples)")
 

@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from unifier.catalog import Catalog
 
 from tests.cli_helpers import run_cli
-from unifier.catalog import Catalog
 from unifier.model import CauseKind
 from unifier.triggers.faults import POINTS
 from unifier.triggers.store import list_firings
@@ -65,7 +65,7 @@ def control_loop(home: str, fault: str | None = None, cycles: int = 4) -> subpro
     return subprocess.run(
         [sys.executable, "-m", "unifier", "run", "--no-listen", "--interval", "0.1",
          "--cycles", str(cycles)],
-        env=env, capture_output=True, text=True, timeout=60)
+        env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
 def spool_starts(spool: Path, job: str) -> list[dict]:

@@ -7,7 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from unifier.api.deps import CatalogDep
-from unifier.triggers.store import Firing, StoredTrigger, get_trigger, list_firings, list_triggers
+from unifier.triggers.store import (
+    Firing,
+    StoredTrigger,
+    get_trigger,
+    list_firings,
+    list_triggers,
+)
 
 router = APIRouter(prefix="/api", tags=["triggers"])
 

@@ -8,9 +8,23 @@ from typing import Annotated
 
 import typer
 
-from unifier.cli.output import Format, OutputOption, err, open_catalog, out, print_json, table, when
+from unifier.cli.output import (
+    Format,
+    OutputOption,
+    err,
+    open_catalog,
+    out,
+    print_json,
+    table,
+    when,
+)
 from unifier.triggers import store
-from unifier.triggers.store import list_firings, list_triggers, pause_trigger, resume_trigger
+from unifier.triggers.store import (
+    list_firings,
+    list_triggers,
+    pause_trigger,
+    resume_trigger,
+)
 
 ListenOption = Annotated[str, typer.Option(help="HOST:PORT of the API and webhooks")]
 

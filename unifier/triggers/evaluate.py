@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from unifier.catalog import Catalog
@@ -107,16 +107,14 @@ def _rule(spec_hash: str, raw: dict[str, Any]) -> _Rule:
 
 
 @functools.lru_cache(maxsize=1024)
-def _duration(value: str | int | float) -> timedelta:
+def _duration(value: str | float) -> timedelta:
     return parse_duration(value)
 
 
 def evaluate(catalog: Catalog, *, now: datetime | None = None) -> EvaluationReport:
     report = EvaluationReport()
-    while True:
-        read, more = collect(catalog, report)
-        if not more:
-            break
+    while collect(catalog, report)[1]:  # more to read
+        pass
     decide(catalog, report, now=now)
     return report
 

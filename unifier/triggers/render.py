@@ -37,7 +37,7 @@ def upstream_context(catalog: Catalog, runs: list[RunKey]) -> dict[str, dict[str
 
 
 def _run_view(run: Run) -> dict[str, Any]:
-    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    iso = lambda t: t.isoformat() if t else None
     return {
         "job": run.job, "run_id": run.run_id, "state": run.state.value,
         "native_state": run.native_state, "started_at": iso(run.started_at),
