@@ -31,19 +31,16 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
-from urllib.parse import quote
-
-import airflow_client.client as af
 
 from unifier import schedule
 from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
+from unifier.adapters.airflow.api import PAGE, RestV1, RestV2
 from unifier.adapters.airflow.client import AirflowClient
 from unifier.adapters.airflow.settings import AirflowSettings
 from unifier.errors import AdapterError, NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state, utcnow
 
 HEALTH_TTL = 60.0  # seconds a health() answer is reused
-PAGE = 100  # Airflow's default maximum_page_limit: asking for more still returns 100
 RUN_ID_PREFIX = "unifier"
 NOTE_PREFIX = "unifier firing "  # the run's note names the firing: a 409 is adopted only after checking it
 
@@ -80,6 +77,14 @@ class AirflowAdapter(Adapter):
         self.client = AirflowClient(instance, settings)
         self._default_timezone: str | None = None
         self._health: tuple[float, Health] | None = None
+        self._rest: RestV2 | RestV1 | None = None
+
+    @property
+    def rest(self) -> RestV2 | RestV1:
+        """The REST dialect of this server (asks it once, unless `api_version` says)."""
+        if self._rest is None:
+            self._rest = RestV1(self.client) if self.client.version == "v1" else RestV2(self.client)
+        return self._rest
 
     # -- links ---------------------------------------------------------------------------
 
@@ -88,10 +93,10 @@ class AirflowAdapter(Adapter):
         return self.settings.ui_url or self.settings.url
 
     def dag_url(self, dag_id: str) -> str:
-        return f"{self._ui}/dags/{quote(dag_id, safe='')}"
+        return self.rest.dag_url(self._ui, dag_id)
 
     def run_url(self, dag_id: str, run_id: str) -> str:
-        return f"{self.dag_url(dag_id)}/runs/{quote(run_id, safe='')}"
+        return self.rest.run_url(self._ui, dag_id, run_id)
 
     # -- discover ------------------------------------------------------------------------
 
@@ -102,9 +107,7 @@ class AirflowAdapter(Adapter):
         dags: list[dict[str, Any]] = []
         offset = 0
         while True:
-            body = self.client.call(
-                self.client.dags.get_dags_without_preload_content, what="GET /api/v2/dags",
-                limit=PAGE, offset=offset, order_by=["dag_id"], exclude_stale=True).body
+            body = self.rest.list_dags(offset)
             page = _list(body, "dags")
             dags += page
             offset += len(page)
@@ -117,8 +120,7 @@ class AirflowAdapter(Adapter):
         """Airflow's ``[core] default_timezone``: what the REST API reports as every DAG's
         ``timezone`` (it is the server setting, not the DAG's own zone). Read once."""
         if self._default_timezone is None:
-            body = self.client.call(self.client.dags.get_dag_details_without_preload_content,
-                                    any_dag_id, what=f"GET /api/v2/dags/{any_dag_id}/details").body
+            body = self.rest.dag_details(any_dag_id)
             self._default_timezone = (body or {}).get("timezone") or "UTC"
         return self._default_timezone
 
@@ -198,18 +200,11 @@ class AirflowAdapter(Adapter):
         server's time at the first page."""
         rows: list[dict[str, Any]] = []
         server_time: datetime | None = None
-        cursor: str | None = ""  # keyset pagination: a run updated mid-way cannot shift a page
+        # keyset pagination where the server has it: a run updated mid-way cannot shift a page
+        cursor: str | None = "" if self.rest.version == "v2" else None
         offset = 0
         while True:
-            kwargs: dict[str, Any] = {"limit": PAGE, "order_by": ["updated_at"]}
-            if since is not None:
-                kwargs["updated_at_gte"] = since
-            if cursor is not None:
-                kwargs["cursor"] = cursor
-            else:
-                kwargs["offset"] = offset
-            resp = self.client.call(self.client.dag_runs.get_dag_runs_without_preload_content, "~",
-                                    what="GET /api/v2/dags/~/dagRuns", **kwargs)
+            resp = self.rest.list_runs(since, cursor, offset)
             if server_time is None:
                 server_time = resp.server_time
             page = _list(resp.body, "dag_runs")
@@ -219,7 +214,7 @@ class AirflowAdapter(Adapter):
                 if not cursor or not page:
                     break
             else:
-                # Airflow before 3.2 has no cursor and ignores it: page by offset.
+                # Airflow 2, and 3 before 3.2, have no cursor (and ignore it): page by offset.
                 cursor = None
                 offset += len(page)
                 if not page or offset >= int(resp.body.get("total_entries") or 0):
@@ -267,8 +262,7 @@ class AirflowAdapter(Adapter):
 
     def _trigger(self, dag_id: str, params: dict[str, Any], firing_id: str) -> Run:
         run_id = run_id_for_firing(firing_id, prefix=RUN_ID_PREFIX)
-        dag = self.client.call(self.client.dags.get_dag_without_preload_content, dag_id,
-                               what=f"GET /api/v2/dags/{dag_id}").body
+        dag = self.rest.get_dag(dag_id)
         if dag.get("is_paused"):
             if not self.settings.unpause_on_trigger:
                 existing = self._existing_run(dag_id, run_id)
@@ -278,16 +272,9 @@ class AirflowAdapter(Adapter):
                     f"DAG {dag_id!r} is paused in Airflow: a run would stay queued until someone "
                     "unpauses it. Unpause the DAG, or set `unpause_on_trigger: true` on the instance.",
                     instance=self.instance)
-            self.client.call(self.client.dags.patch_dag_without_preload_content, dag_id,
-                             af.DAGPatchBody(is_paused=False), update_mask=["is_paused"],
-                             what=f"PATCH /api/v2/dags/{dag_id} (unpause)")
-        # logical_date is sent as an explicit null (the client's model does this): Airflow 3
-        # answers 422 without it, and a null one lets any number of manual runs coexist.
-        body = af.TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=None, conf=dict(params),
-                                        note=f"{NOTE_PREFIX}{firing_id}")
+            self.rest.unpause(dag_id)
         try:
-            resp = self.client.call(self.client.dag_runs.trigger_dag_run_without_preload_content,
-                                    dag_id, body, what=f"POST /api/v2/dags/{dag_id}/dagRuns")
+            resp = self.rest.trigger(dag_id, run_id, dict(params), f"{NOTE_PREFIX}{firing_id}")
         except AdapterError as exc:
             if isinstance(exc, ToolUnavailable | NotFound):
                 raise
@@ -304,8 +291,7 @@ class AirflowAdapter(Adapter):
 
     def _existing_run(self, dag_id: str, run_id: str) -> dict[str, Any] | None:
         try:
-            return self.client.call(self.client.dag_runs.get_dag_run_without_preload_content,
-                                    dag_id, run_id, what=f"GET dagRuns/{run_id} of {dag_id}").body
+            return self.rest.get_run(dag_id, run_id)
         except NotFound:
             return None
 
@@ -340,9 +326,7 @@ class AirflowAdapter(Adapter):
         run = self._status(dag_id, run_id)
         if run.state.terminal:
             return
-        self.client.call(self.client.dag_runs.patch_dag_run_without_preload_content, dag_id, run_id,
-                         af.DAGRunPatchBody(state=af.DagRunMutableStates.FAILED), update_mask=["state"],
-                         what=f"PATCH dagRuns/{run_id} of {dag_id} (mark failed)")
+        self.rest.mark_failed(dag_id, run_id)
 
     # -- logs ----------------------------------------------------------------------------
 
@@ -354,9 +338,7 @@ class AirflowAdapter(Adapter):
         tis: list[dict[str, Any]] = []
         offset = 0
         while True:
-            body = self.client.call(
-                self.client.task_instances.get_task_instances_without_preload_content, dag_id, run_id,
-                limit=PAGE, offset=offset, what=f"GET taskInstances of {dag_id}/{run_id}").body
+            body = self.rest.task_instances_page(dag_id, run_id, offset)
             page = _list(body, "task_instances")
             tis += page
             offset += len(page)
@@ -370,10 +352,7 @@ class AirflowAdapter(Adapter):
             task_id, map_index = ti["task_id"], ti.get("map_index", -1)
             label = task_id if map_index in (None, -1) else f"{task_id}[{map_index}]"
             for attempt in range(1, int(ti.get("try_number") or 0) + 1):
-                body = self.client.call(
-                    self.client.task_instances.get_log_without_preload_content, dag_id, run_id, task_id,
-                    attempt, full_content=True, map_index=map_index,
-                    what=f"GET logs of {dag_id}/{run_id}/{label} try {attempt}").body
+                body = self.rest.task_log(dag_id, run_id, task_id, attempt, map_index)
                 parts.append(f"=== {label} (try {attempt}, {ti.get('state')}) ===\n{_render_log(body)}")
         return "\n".join(parts)
 
@@ -389,10 +368,8 @@ class AirflowAdapter(Adapter):
 
     def _health_now(self) -> Health:
         try:
-            status = self.client.call(self.client.monitor.get_health_without_preload_content,
-                                      what="GET /api/v2/monitor/health").body or {}
-            errors = self.client.call(self.client.import_errors.get_import_errors_without_preload_content,
-                                      limit=PAGE, what="GET /api/v2/importErrors").body or {}
+            status = self.rest.health()
+            errors = self.rest.import_errors()
         except AdapterError as exc:
             return Health(ok=False, message=str(exc))
         components = {name: (status.get(name) or {}).get("status") for name in

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlencode
 from typing import Any
 
 import airflow_client.client as af
@@ -63,23 +64,46 @@ class AirflowClient:
         # the server (a POST is idempotent here only through the dag_run_id).
         config.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0, backoff_factor=0.1)
         self.api = af.ApiClient(config)
-        self.dags = af.DAGApi(self.api)
-        self.dag_runs = af.DagRunApi(self.api)
-        self.task_instances = af.TaskInstanceApi(self.api)
-        self.import_errors = af.ImportErrorApi(self.api)
-        self.monitor = af.MonitorApi(self.api)
         self.requests = 0  # every HTTP request sent, token requests included
+        self._version: str | None = None if settings.api_version == "auto" else settings.api_version
         if settings.token is not None:
             config.access_token = settings.token.get_secret_value()
             self.session = None
         else:
             self.session = _session_for(settings)
 
+    # -- which REST API -------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """``v2`` (Airflow 3) or ``v1`` (Airflow 2), asked of the server once per URL and
+        process: its unauthenticated health endpoint exists under one prefix only."""
+        if self._version is None:
+            with _SESSIONS_LOCK:
+                known = _VERSIONS.get(self.settings.url)
+            if known is None:
+                known = self._detect_version()
+                with _SESSIONS_LOCK:
+                    _VERSIONS[self.settings.url] = known
+            self._version = known
+        return self._version
+
+    def _detect_version(self) -> str:
+        for version, path in (("v2", "/api/v2/monitor/health"), ("v1", "/api/v1/health")):
+            resp = self._send(self._raw_invoke("GET", path, {}, None, text=False), what=f"GET {path}",
+                              text=True)
+            if 200 <= resp.status < 300:
+                return version
+            if resp.status >= 500:
+                self._check(resp, f"GET {path}")
+        raise AdapterError(f"no Airflow REST API at {self.settings.url} (neither /api/v2 nor /api/v1 "
+                           "answers): check `url`", instance=self.instance)
+
     # -- authentication -----------------------------------------------------------------
 
     def _ensure_token(self, force: bool = False) -> None:
         session = self.session
-        if session is None:  # a static token
+        if session is None or self.version == "v1":  # a static token; Airflow 2's basic auth
             return
         with session.lock:
             if force or not session.token or time.time() >= session.refresh_at:
@@ -113,13 +137,46 @@ class AirflowClient:
     def call(self, method: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Response:
         """Call a generated ``*_without_preload_content`` method; raise on error statuses
         other than 404 and 409, which callers interpret."""
+        return self._finish(lambda timeout: method(*args, _request_timeout=timeout, **kwargs), what)
+
+    def raw(self, method: str, path: str, *, what: str, query: dict[str, Any] | None = None,
+            body: Any = None, text: bool = False) -> Response:
+        """A request the generated (v2) client has no method for: Airflow 2's /api/v1.
+        Same pool, same error handling as :meth:`call`."""
+        return self._finish(self._raw_invoke(method, path, query or {}, body, text), what, text=text)
+
+    def _raw_invoke(self, method: str, path: str, query: dict[str, Any], body: Any,
+                    text: bool) -> Callable[[float], Any]:
+        url = f"{self.settings.url}{path}"
+        pairs = [(k, v) for k, v in query.items() if v is not None]
+        if pairs:
+            url += "?" + urlencode(pairs, doseq=True)
+        headers = {"Accept": "text/plain" if text else "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+
+        def invoke(timeout: float) -> Any:
+            headers.update(self._auth_header())
+            return self.api.call_api(method, url, header_params=headers, body=body,
+                                     _request_timeout=timeout).response
+        return invoke
+
+    def _auth_header(self) -> dict[str, str]:
+        if self.settings.token is not None:
+            return {"Authorization": f"Bearer {self.settings.token.get_secret_value()}"}
+        if self._version == "v1":
+            pair = f"{self.settings.username}:{self.settings.password.get_secret_value()}"  # type: ignore[union-attr]
+            return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+        token = self.api.configuration.access_token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _finish(self, invoke: Callable[[float], Any], what: str, text: bool = False) -> Response:
         self._ensure_token()
-        invoke = lambda timeout: method(*args, _request_timeout=timeout, **kwargs)  # noqa: E731
-        resp = self._send(invoke, what=what)
-        if resp.status == 401 and self.settings.token is None:
+        resp = self._send(invoke, what=what, text=text)
+        if resp.status == 401 and self.session is not None and self.version == "v2":
             # The token died early (the server's signing secret changed): log in again once.
             self._ensure_token(force=True)
-            resp = self._send(invoke, what=what)
+            resp = self._send(invoke, what=what, text=text)
         if resp.status in (401, 403):
             how = "token" if self.settings.token is not None else f"user {self.settings.username!r}"
             raise AdapterError(
@@ -131,7 +188,7 @@ class AirflowClient:
             self._check(resp, what)
         return resp
 
-    def _send(self, invoke: Callable[[float], Any], what: str) -> Response:
+    def _send(self, invoke: Callable[[float], Any], what: str, text: bool = False) -> Response:
         self.requests += 1
         try:
             raw = invoke(self.settings.timeout)
@@ -147,7 +204,9 @@ class AirflowClient:
                                   f"{_reason(exc)}", instance=self.instance) from None
         data = raw.data
         body: Any = None
-        if data:
+        if data and text:
+            body = data.decode("utf-8", "replace")
+        elif data:
             try:
                 body = json.loads(data)
             except ValueError:
@@ -180,6 +239,7 @@ class _Session:
 
 
 _SESSIONS: dict[tuple[str, str, str], _Session] = {}
+_VERSIONS: dict[str, str] = {}  # url -> "v2" | "v1"
 _SESSIONS_LOCK = threading.Lock()
 
 

@@ -3,7 +3,7 @@
     spec:
       adapter: airflow
       config:
-        url: https://airflow.example.com          # the API server (what serves /api/v2)
+        url: https://airflow.example.com          # the API server (what serves /api/v2, or /api/v1)
         username: unifier
         password: ${env:AIRFLOW_PROD_PASSWORD}    # exchanged for a token at /auth/token
         # or, instead of username/password:
@@ -16,6 +16,8 @@ Credentials are secret references, resolved only when the adapter is built.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -31,7 +33,8 @@ class AirflowSettings(BaseModel):
     )
     username: str | None = Field(
         default=None,
-        description="User name exchanged, with `password`, for a bearer token at POST /auth/token.",
+        description="User name exchanged, with `password`, for a bearer token at POST /auth/token "
+        "(Airflow 3), or sent as HTTP basic auth (Airflow 2).",
     )
     password: SecretRef | None = Field(
         default=None,
@@ -40,6 +43,11 @@ class AirflowSettings(BaseModel):
     token: SecretRef | None = Field(
         default=None,
         description="A static bearer token (instead of username/password), as a secret reference.",
+    )
+    api_version: Literal["auto", "v2", "v1"] = Field(
+        default="auto",
+        description="REST API to speak: v2 (Airflow 3), v1 (Airflow 2, basic auth), or auto "
+        "(asked of the server once).",
     )
     verify: bool | str = Field(
         default=True,
