@@ -257,7 +257,8 @@ class AirflowAdapter(Adapter):
 
     # -- trigger, status, cancel -----------------------------------------------------------
 
-    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str) -> Run:
+    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str, *,
+                      fired_at: datetime | None = None) -> Run:
         return await asyncio.to_thread(self._trigger, native_id, params, firing_id)
 
     def _trigger(self, dag_id: str, params: dict[str, Any], firing_id: str) -> Run:

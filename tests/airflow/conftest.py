@@ -58,6 +58,20 @@ def airflow_server() -> AirflowServer:
     return server
 
 
+@pytest.fixture(scope="session")
+def airflow1_server(airflow_server: AirflowServer) -> AirflowServer:
+    """The Airflow 2 (REST v1) that server.sh starts beside Airflow 3, same user."""
+    url = os.environ.get("UNIFIER_TEST_AIRFLOW1_URL")
+    if not url:
+        message = ("no Airflow 2 server: UNIFIER_TEST_AIRFLOW1_URL is not set (server.sh starts one "
+                   "unless AIRFLOW_V1=0)")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {message}", pytrace=False)
+        pytest.skip(message)
+    return AirflowServer(url=url, user=airflow_server.user, password=airflow_server.password,
+                         webhook_url=None, webhook_token=None)
+
+
 @pytest.fixture(autouse=True)
 def _airflow_marker_needs_server(request: pytest.FixtureRequest) -> None:
     """Every test marked ``airflow`` gets the skip-or-fail decision, even one that
