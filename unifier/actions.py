@@ -13,7 +13,7 @@ from typing import Any
 
 from unifier.catalog import Catalog
 from unifier.instances import build_adapter
-from unifier.model import Cause, CauseKind, JobRef, Run
+from unifier.model import Cause, CauseKind, JobRef, Run, utcnow
 
 
 def new_manual_firing_id() -> str:
@@ -31,7 +31,7 @@ async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
         cause = cause.model_copy(update={"firing_id": firing_id})
     adapter = build_adapter(stored)
     try:
-        run = await adapter.trigger(ref.native_id, params, firing_id)
+        run = await adapter.trigger(ref.native_id, params, firing_id, fired_at=utcnow())
     finally:
         await adapter.close()
     run = run.model_copy(update={"cause": cause, "parameters": run.parameters or params})

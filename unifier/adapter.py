@@ -15,10 +15,12 @@ Primitives every adapter implements:
     returned last time; ``None`` on the first call) and the new watermark. The cost
     must grow with what changed, not with how many jobs exist. Returning a run that
     did not change is harmless (the catalog de-duplicates); missing one is a bug.
-``trigger(native_id, params, firing_id)``
+``trigger(native_id, params, firing_id, *, fired_at=None)``
     Start a run, idempotently: calling again with the same ``firing_id`` returns the
     run the first call started and never starts a second one, even if the first call
-    crashed half-way. Returns the run as first observed.
+    crashed half-way. Returns the run as first observed. ``fired_at`` is when unifier
+    recorded the firing (its ledger time); a tool with no idempotency key (Jenkins)
+    adopts only a run it finds started after it.
 ``status(native_id, run_id)``
     One run, read fresh from the tool.
 
@@ -31,6 +33,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -96,7 +99,8 @@ class Adapter(ABC):
     async def changes(self, watermark: str | None) -> ChangeSet: ...
 
     @abstractmethod
-    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str) -> Run: ...
+    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str, *,
+                      fired_at: datetime | None = None) -> Run: ...
 
     @abstractmethod
     async def status(self, native_id: str, run_id: str) -> Run: ...

@@ -94,3 +94,8 @@ def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> list[C
                     changes.append(Change(kind, name, "deleted"))
                     catalog.audit("apply.deleted", f"{kind.lower()}/{name}", {"prune": True})
     return changes
+
+
+# Kinds defined elsewhere register their appliers on import; importing them here means
+# `apply` knows every kind whoever calls it.
+import unifier.triggers.store  # noqa: E402,F401

@@ -192,7 +192,8 @@ class CronAdapter(Adapter):
         runs = [run for run in map(self._run, found.runs) if run is not None]
         return ChangeSet(runs=runs, watermark=found.watermark, requests=1, notes=found.notes)
 
-    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str) -> Run:
+    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str, *,
+                      fired_at: datetime | None = None) -> Run:
         entry = await asyncio.to_thread(self._entry, native_id)
         uri = self.job_uri(native_id)
         run_id = run_id_for_firing(f"{uri}\n{firing_id}", prefix="trig")

@@ -280,7 +280,8 @@ class KubernetesAdapter(Adapter):
 
     # -- trigger and status -------------------------------------------------------------
 
-    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str) -> Run:
+    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str, *,
+                      fired_at: datetime | None = None) -> Run:
         namespace, kind, name = self._parse(native_id)
         if kind != "cronjob":
             raise TriggerRefused(

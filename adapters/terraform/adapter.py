@@ -211,7 +211,8 @@ class TerraformAdapter(Adapter):
 
     # -- trigger, cancel, logs ----------------------------------------------------------
 
-    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str) -> Run:
+    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str, *,
+                      fired_at: datetime | None = None) -> Run:
         root = self._root(native_id)
         params = dict(params)
         action = str(params.get("action") or self.settings.default_action)

@@ -33,7 +33,7 @@ class FlakyAdapter(FakeAdapter):
     kind = "flaky"
     down: ClassVar[set[str]] = set()
 
-    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str):
+    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str, *, fired_at=None):
         if self.instance in self.down:
             raise ToolUnavailable("connection refused", instance=self.instance)
         return await super().trigger(native_id, params, firing_id)

@@ -135,11 +135,11 @@ def test_a_run_reached_twice_is_explained_once(home_catalog):
 
 
 def test_upstream_runs_are_read_from_the_ledger_when_the_run_names_only_its_firing(home_catalog):
-    from unifier.triggers.ledger import add_firing
+    from unifier.triggers.ledger import firing_row, insert_firings
 
     upstream = RunKey(job="cron://h/a", run_id="1")
     with home_catalog.session() as s:
-        fid = add_firing(s, "b-after-a", [upstream], ["cron://h/b"], T0)
+        [fid] = insert_firings(s, [firing_row("b-after-a", [upstream], ["cron://h/b"], T0)])
     home_catalog.record_runs([
         build_run("cron://h/a", "1", cause=Cause(kind=CauseKind.SCHEDULE)),
         build_run("cron://h/b", "2", cause=Cause(kind=CauseKind.TRIGGER, trigger="b-after-a", firing_id=fid)),

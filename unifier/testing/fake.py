@@ -9,6 +9,8 @@ entry point: users never see it in ``unifier adapters``).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -127,7 +129,8 @@ class FakeAdapter(Adapter):
                 if any(since < t <= now for t in r.transitions())]
         return ChangeSet(runs=runs, watermark=repr(now), requests=1)
 
-    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str) -> Run:
+    async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str, *,
+                      fired_at: datetime | None = None) -> Run:
         self.world.requests += 1
         spec = self._job_spec(native_id)
         run_id = run_id_for_firing(firing_id, prefix="fake")

@@ -45,6 +45,7 @@ from unifier.duration import format_duration, parse_duration
 from unifier.model import TERMINAL_STATES, RunKey, as_utc, utcnow
 from unifier.triggers import ledger
 from unifier.triggers.faults import fault_point
+from unifier.triggers.spec import StormGuard
 
 log = logging.getLogger("unifier.triggers")
 
@@ -52,6 +53,8 @@ CURSOR = "evaluate"
 _BATCH = 400  # keys per IN (...): under SQLite's variable limit
 _EVENTS_PER_PASS = 20_000
 _TERMINAL = [s.value for s in TERMINAL_STATES]
+
+_DEFAULT_GUARD = StormGuard()  # defaults of a spec that leaves storm_guard out
 
 
 @dataclass
@@ -97,8 +100,9 @@ def _rule(spec_hash: str, raw: dict[str, Any]) -> _Rule:
             mode=mode, conditions=tuple(conditions),
             within=_duration(within) if within is not None else None,
             actions=tuple(a["job"] for a in raw["then"]),
-            guard=guard.get("enabled", True), max_firings=guard.get("max_firings", 20),
-            window=_duration(guard.get("window", "1h")),
+            guard=guard.get("enabled", _DEFAULT_GUARD.enabled),
+            max_firings=guard.get("max_firings", _DEFAULT_GUARD.max_firings),
+            window=_duration(guard["window"]) if "window" in guard else _DEFAULT_GUARD.window,
         )
         if len(_rules) > 200_000:
             _rules.clear()

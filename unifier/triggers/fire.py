@@ -84,7 +84,8 @@ async def issue(catalog: Catalog, firing: Firing, report: FireReport) -> None:
             ref = JobRef.parse(action.job)
             adapter = build_adapter(catalog.get_instance(ref.instance))
             try:
-                run = await adapter.trigger(ref.native_id, action.params or {}, action.firing_id)
+                run = await adapter.trigger(ref.native_id, action.params or {}, action.firing_id,
+                                            fired_at=firing.created_at)
             finally:
                 await adapter.close()
             fault_point("after-downstream-call")

@@ -101,7 +101,8 @@ class StormGuard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    max_firings: int = Field(default=20, ge=1, description="firings allowed per window")
+    # 120 an hour lets a trigger follow a job that runs every minute, with room to spare
+    max_firings: int = Field(default=120, ge=1, description="firings allowed per window")
     window: Duration = Field(default=timedelta(hours=1), description="the window")
 
 

@@ -30,7 +30,7 @@ class ShellAdapter(Adapter):
         latest = max([r["seq"] for r in _RUNS.values()] + [seq])
         return ChangeSet(runs=runs, watermark=str(latest), requests=0)
 
-    async def trigger(self, native_id, params, firing_id):
+    async def trigger(self, native_id, params, firing_id, *, fired_at=None):
         if native_id not in self.settings.commands:
             raise NotFound(f"no command {native_id!r}")
         run_id = run_id_for_firing(firing_id, prefix="sh")
