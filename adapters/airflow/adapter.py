@@ -1,10 +1,14 @@
-"""The Airflow adapter: DAGs are jobs, DAG runs are runs (Airflow 3, REST API v2).
+"""The Airflow adapter: DAGs are jobs, DAG runs are runs.
+
+Airflow 3 through its REST API v2 (the generated ``apache-airflow-client``), and Airflow
+2 through REST v1 (basic auth); :mod:`.api` holds the two dialects, chosen once per
+server by asking which API it has (or by ``api_version``).
 
 Costs, in requests to Airflow:
 
 - ``changes()``: one ``GET /api/v2/dags/~/dagRuns?updated_at_gte=W&order_by=updated_at``
-  per 100 changed runs across every DAG (keyset pages through ``cursor``), never one
-  per DAG. The response carries no ``updated_at``, so the watermark is the server's
+  per 100 changed runs across every DAG (keyset pages through ``cursor``; Airflow 2
+  and 3.0-3.1 page by offset), never one per DAG. The response carries no ``updated_at``, so the watermark is the server's
   own clock at query time (its ``Date`` header); the next query reaches back
   ``watermark_overlap`` seconds before it, and runs re-seen unchanged in that overlap
   are dropped by fingerprint (kept in the watermark).
