@@ -22,6 +22,7 @@ from unifier.plugins import adapter_registry
 
 def instance_spec(stored: StoredInstance) -> InstanceSpec:
     raw = {k: v for k, v in stored.spec.items() if k in InstanceSpec.model_fields}
+    raw.setdefault("adapter", stored.instance.kind)
     return InstanceSpec.model_validate(raw)
 
 

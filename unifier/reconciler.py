@@ -27,7 +27,7 @@ from unifier.catalog import Catalog
 from unifier.errors import UnifierError
 from unifier.instances import poll_interval
 from unifier.model import as_utc, utcnow
-from unifier.sync import SyncReport, sync_all
+from unifier.sync import AdapterPool, SyncReport, sync_all
 from unifier.triggers.evaluate import EvaluationReport, evaluate
 from unifier.triggers.fire import FireReport, fire_pending
 from unifier.triggers.ledger import next_due_at
@@ -54,6 +54,7 @@ class Reconciler:
         self._woken = asyncio.Event()
         self._requested: set[str] = set()
         self._next_sync: dict[str, float] = {}  # instance -> time.monotonic() when due
+        self.adapters = AdapterPool()  # live connections and watch positions, not state
 
     # -- control ----------------------------------------------------------------------
 
@@ -70,22 +71,25 @@ class Reconciler:
 
     async def run(self, *, cycles: int | None = None) -> None:
         done = 0
-        while not self.stopping.is_set():
-            try:
-                await self.cycle()
-            except Exception:  # the catalog unreachable, a bug: say so, keep the loop alive
-                log.exception("cycle failed; retrying after %.1fs", self.interval)
-            done += 1
-            if cycles is not None and done >= cycles:
-                break
-            await self._sleep()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await self.cycle()
+                except Exception:  # the catalog unreachable, a bug: say so, keep the loop alive
+                    log.exception("cycle failed; retrying after %.1fs", self.interval)
+                done += 1
+                if cycles is not None and done >= cycles:
+                    break
+                await self._sleep()
+        finally:
+            await self.adapters.close()
 
     async def cycle(self) -> CycleReport:
         began = time.monotonic()
         report = CycleReport()
         names = self._due_instances()
         if names:
-            report.synced = await sync_all(self.catalog, names)
+            report.synced = await sync_all(self.catalog, names, pool=self.adapters)
             for r in report.synced:
                 if not r.ok:
                     log.warning("sync %s failed: %s", r.instance, r.error)

@@ -14,10 +14,50 @@ import time
 from dataclasses import dataclass, field
 
 from unifier.adapter import Adapter
-from unifier.catalog import Catalog
+from unifier.catalog import Catalog, StoredInstance
 from unifier.errors import UnifierError
 from unifier.instances import build_adapter, instance_spec
 from unifier.model import RunEvent, utcnow
+
+
+class AdapterPool:
+    """Adapters kept alive across cycles by a long-running process (the control loop),
+    so an adapter that holds a connection, a token or a watch position keeps it. An
+    adapter is rebuilt when its instance's spec changes, and after a failed sync (a
+    fresh connection is the cheapest cure for most tool outages)."""
+
+    def __init__(self) -> None:
+        self._live: dict[str, tuple[str, Adapter]] = {}
+        self._closing: list[Adapter] = []
+
+    def get(self, stored: StoredInstance) -> Adapter:
+        name = stored.instance.name
+        live = self._live.get(name)
+        if live and live[0] == stored.spec_hash:
+            return live[1]
+        if live:
+            self._closing.append(live[1])
+        adapter = build_adapter(stored)
+        self._live[name] = (stored.spec_hash, adapter)
+        return adapter
+
+    def discard(self, name: str) -> None:
+        live = self._live.pop(name, None)
+        if live:
+            self._closing.append(live[1])
+
+    async def close(self) -> None:
+        for name in list(self._live):
+            self.discard(name)
+        await self.close_discarded()
+
+    async def close_discarded(self) -> None:
+        closing, self._closing = self._closing, []
+        for adapter in closing:
+            try:
+                await adapter.close()
+            except Exception:
+                pass
 
 
 @dataclass
@@ -33,14 +73,17 @@ class SyncReport:
 
 
 async def sync_instance(catalog: Catalog, name: str, *, discover: bool | None = None,
-                        adapter: Adapter | None = None) -> SyncReport:
-    """Sync one instance. ``discover``: True always, False never, None when due."""
+                        adapter: Adapter | None = None, pool: AdapterPool | None = None) -> SyncReport:
+    """Sync one instance. ``discover``: True always, False never, None when due.
+    The adapter comes from ``adapter``, else ``pool``, else is built for this call."""
     report = SyncReport(instance=name)
     began = time.monotonic()
     own_adapter = adapter is None
     try:
         stored = catalog.get_instance(name)
         state = catalog.get_sync_state(name)
+        if adapter is None and pool is not None:
+            adapter, own_adapter = pool.get(stored), False
         if adapter is None:
             adapter = build_adapter(stored)
         now = utcnow()
@@ -69,6 +112,8 @@ async def sync_instance(catalog: Catalog, name: str, *, discover: bool | None = 
             except Exception:
                 pass
     if not report.ok:
+        if pool is not None:
+            pool.discard(name)
         try:
             catalog.update_sync_state(name, last_sync_at=utcnow(), last_error=report.error)
         except Exception:
@@ -78,7 +123,8 @@ async def sync_instance(catalog: Catalog, name: str, *, discover: bool | None = 
 
 
 async def sync_all(catalog: Catalog, names: list[str] | None = None, *,
-                   discover: bool | None = None, concurrency: int = 8) -> list[SyncReport]:
+                   discover: bool | None = None, concurrency: int = 8,
+                   pool: AdapterPool | None = None) -> list[SyncReport]:
     """Sync several instances concurrently (all by default)."""
     if names is None:
         names = [s.instance.name for s in catalog.list_instances()]
@@ -86,6 +132,9 @@ async def sync_all(catalog: Catalog, names: list[str] | None = None, *,
 
     async def one(name: str) -> SyncReport:
         async with gate:
-            return await sync_instance(catalog, name, discover=discover)
+            return await sync_instance(catalog, name, discover=discover, pool=pool)
 
-    return list(await asyncio.gather(*(one(n) for n in names)))
+    reports = list(await asyncio.gather(*(one(n) for n in names)))
+    if pool is not None:
+        await pool.close_discarded()
+    return reports
