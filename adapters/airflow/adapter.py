@@ -33,16 +33,26 @@ import asyncio
 import hashlib
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
+
+from unifier.adapters.airflow.api import RestV1, RestV2
+from unifier.adapters.airflow.client import AirflowClient
+from unifier.adapters.airflow.settings import AirflowSettings
 
 from unifier import schedule
 from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
-from unifier.adapters.airflow.api import PAGE, RestV1, RestV2
-from unifier.adapters.airflow.client import AirflowClient
-from unifier.adapters.airflow.settings import AirflowSettings
 from unifier.errors import AdapterError, NotFound, ToolUnavailable, TriggerRefused
-from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state, utcnow
+from unifier.model import (
+    Cause,
+    CauseKind,
+    Health,
+    Job,
+    Run,
+    RunState,
+    map_state,
+    utcnow,
+)
 
 HEALTH_TTL = 60.0  # seconds a health() answer is reused
 RUN_ID_PREFIX = "unifier"
@@ -121,8 +131,9 @@ class AirflowAdapter(Adapter):
         return [self._job(dag, default_tz) for dag in dags]
 
     def _server_timezone(self, any_dag_id: str) -> str | None:
-        """Airflow's ``[core] default_timezone``: what the REST API reports as every DAG's
-        ``timezone`` (it is the server setting, not the DAG's own zone). Read once."""
+        """Airflow 3 reports ``[core] default_timezone`` as every DAG's ``timezone`` (the
+        server setting, not the DAG's own zone), so one DAG's details tell it. Read once;
+        :func:`_fires_at` catches the DAGs scheduled in another zone."""
         if self._default_timezone is None:
             body = self.rest.dag_details(any_dag_id)
             self._default_timezone = (body or {}).get("timezone") or "UTC"
@@ -349,7 +360,7 @@ class AirflowAdapter(Adapter):
             offset += len(page)
             if not page or offset >= int(body.get("total_entries") or 0):
                 break
-        far = datetime.max.replace(tzinfo=timezone.utc)
+        far = datetime.max.replace(tzinfo=UTC)
         tis.sort(key=lambda ti: (_time(ti.get("start_date")) or far, ti.get("task_id", ""),
                                  ti.get("map_index", -1)))
         parts: list[str] = []
@@ -414,7 +425,7 @@ class _Watermark:
         try:
             data = json.loads(text)
             since = datetime.fromisoformat(data["since"])
-            return cls(since if since.tzinfo else since.replace(tzinfo=timezone.utc),
+            return cls(since if since.tzinfo else since.replace(tzinfo=UTC),
                        frozenset(data.get("seen") or []))
         except (ValueError, KeyError, TypeError):
             return None
@@ -452,7 +463,7 @@ def _time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _list(body: Any, key: str) -> list[dict[str, Any]]:

@@ -26,15 +26,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlencode
 from typing import Any
+from urllib.parse import urlencode
 
 import airflow_client.client as af
 import urllib3
-
 from unifier.adapters.airflow.settings import AirflowSettings
+
 from unifier.errors import AdapterError, NotFound, ToolUnavailable
 
 # Refresh a password-derived token this long before it expires (Airflow's default
@@ -265,7 +265,7 @@ def _date_header(headers: Any) -> datetime | None:
     if not value:
         return None
     try:
-        return parsedate_to_datetime(value).astimezone(timezone.utc)
+        return parsedate_to_datetime(value).astimezone(UTC)
     except (TypeError, ValueError):
         return None
 

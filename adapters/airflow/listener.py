@@ -71,7 +71,7 @@ def post(body: dict[str, Any], url: str | None = None, token: str | None = None)
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
             return 200 <= response.status < 300
-    except Exception as exc:  # never let a notification break the scheduler
+    except Exception as exc:  # noqa: BLE001 -- never let a notification break the scheduler
         now = time.monotonic()
         if now - _last_warning > 60:
             _last_warning = now
@@ -85,7 +85,7 @@ def notify(event: str, dag_run: Any) -> None:
         return
     try:
         body = payload(event, dag_run)
-    except Exception:  # an odd dag_run object: skip it rather than raise inside Airflow
+    except Exception:  # noqa: BLE001 -- an odd dag_run object: skip it, never raise inside Airflow
         return
     threading.Thread(target=post, args=(body,), name="unifier-notify", daemon=True).start()
 
@@ -109,4 +109,4 @@ class UnifierListenerPlugin(AirflowPlugin):  # type: ignore[misc,valid-type]
     """Registers this module's hooks with Airflow's listener manager."""
 
     name = "unifier_listener"
-    listeners = [sys.modules[__name__]]
+    listeners = [sys.modules[__name__]]  # noqa: RUF012 -- the shape AirflowPlugin expects

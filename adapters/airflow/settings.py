@@ -80,8 +80,7 @@ class AirflowSettings(BaseModel):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
-        if value.endswith("/api/v2"):
-            value = value[: -len("/api/v2")]
+        value = value.removesuffix("/api/v2")
         return value
 
     @model_validator(mode="after")

@@ -18,13 +18,13 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
-
 from unifier.adapters.airflow import listener
 from unifier.catalog import Catalog
-from unifier.model import RunState
-from unifier.testing.conformance import wait_terminal
 
 from tests.cli_helpers import run_cli
+from unifier.errors import NotFound
+from unifier.model import RunState
+from unifier.testing.conformance import wait_terminal
 
 
 class Receiver:
@@ -34,7 +34,7 @@ class Receiver:
         received = self.received = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 received.append((time.time(), self.path, dict(self.headers), json.loads(body or b"null")))
                 self.send_response(202)
@@ -173,7 +173,7 @@ spec:
                 stored = catalog.get_run(f"airflow://{instance}/unifier_succeeds", run.run_id)
                 if stored.state == RunState.SUCCEEDED:
                     break
-            except Exception:
+            except NotFound:  # not synced yet
                 pass
             if loop.done():
                 loop.result()

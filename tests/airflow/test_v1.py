@@ -4,6 +4,7 @@ pages, no cursor)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 
@@ -76,8 +77,10 @@ async def test_a_retried_firing_starts_no_second_dag_run(v1_adapter, airflow1_se
     first = await v1_adapter().trigger("unifier_succeeds", {"greeting": "v1"}, fid)
     again = await v1_adapter().trigger("unifier_succeeds", {"greeting": "v1"}, fid)
     assert again.run_id == first.run_id == run_id_for_firing(fid, prefix="unifier")
-    runs = httpx.get(f"{airflow1_server.url}/api/v1/dags/unifier_succeeds/dagRuns", params={"limit": 100},
-                     auth=(airflow1_server.user, airflow1_server.password)).json()["dag_runs"]
+    response = await asyncio.to_thread(
+        httpx.get, f"{airflow1_server.url}/api/v1/dags/unifier_succeeds/dagRuns", params={"limit": 100},
+        auth=(airflow1_server.user, airflow1_server.password))
+    runs = response.json()["dag_runs"]
     assert [r["dag_run_id"] for r in runs].count(first.run_id) == 1
     final = await wait_terminal(v1_adapter(), "unifier_succeeds", first.run_id, 120)
     assert final.state == RunState.SUCCEEDED

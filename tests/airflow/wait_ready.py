@@ -66,7 +66,7 @@ def main() -> int:
                 if not last:
                     print(f"airflow 2 ready in {time.monotonic() - started:.1f}s")
                     return 0
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- not up yet: keep waiting
                 last = f"{type(exc).__name__}: {exc}"
             time.sleep(0.5)
         print(f"airflow 2 NOT ready after {TIMEOUT:.0f}s ({last})", file=sys.stderr)
@@ -93,7 +93,7 @@ def main() -> int:
                     urllib.request.urlopen(base + "/execution/health", timeout=30).read()
                     print(f"airflow ready in {time.monotonic() - started:.1f}s at {base}")
                     return 0
-        except Exception as exc:  # not up yet: keep waiting, remember why
+        except Exception as exc:  # noqa: BLE001 -- not up yet: keep waiting, remember why
             last = f"{type(exc).__name__}: {exc}"
         time.sleep(0.5)
     print(f"airflow NOT ready after {TIMEOUT:.0f}s ({last})", file=sys.stderr)

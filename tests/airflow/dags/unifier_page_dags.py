@@ -6,7 +6,7 @@ never run, they only exist.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
@@ -14,7 +14,7 @@ from airflow.sdk import DAG
 PAGE_DAGS = 200
 
 for _i in range(PAGE_DAGS):
-    with DAG(f"page_dag_{_i:03d}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    with DAG(f"page_dag_{_i:03d}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC),
              catchup=False, tags=["pagination"]) as _dag:
         EmptyOperator(task_id="noop")
     globals()[_dag.dag_id] = _dag
