@@ -16,15 +16,12 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from unifier.errors import CatalogError
+from unifier.home import unifier_home
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def unifier_home() -> Path:
-    return Path(os.environ.get("UNIFIER_HOME") or Path.home() / ".unifier").expanduser()
 
 
 def database_url() -> str:

@@ -68,10 +68,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from unifier.home import unifier_home
+
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 TAIL_BYTES = 4096
 KILL_GRACE = 10.0  # seconds between the forwarded SIGTERM and SIGKILL
 _children: list[subprocess.Popen] = []  # spawned runners, reaped opportunistically
+
+
+def default_location(kind: str, instance: str) -> Path:
+    """Where an adapter of ``kind`` records the runs of ``instance`` unless configured
+    otherwise: ``$UNIFIER_HOME/spool/KIND/INSTANCE``."""
+    return unifier_home() / "spool" / kind / instance
 
 
 def _now() -> str:

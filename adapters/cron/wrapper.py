@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from unifier.spool import RUN_ID_RE, Spool
+from unifier.spool import RUN_ID_RE, Spool, default_location
 
 WRAPPER_MODULE_NAME = "unifier.adapters.cron.wrapper"
 URI_RE = re.compile(r"^cron://(?P<instance>[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)/(?P<native_id>.+)$")
@@ -51,13 +51,9 @@ class UsageError(Exception):
     pass
 
 
-def unifier_home() -> Path:
-    return Path(os.environ.get("UNIFIER_HOME") or Path.home() / ".unifier").expanduser()
-
-
 def default_spool(instance: str) -> Path:
     """Where runs of cron instance ``instance`` are recorded unless configured otherwise."""
-    return unifier_home() / "spool" / "cron" / instance
+    return default_location("cron", instance)
 
 
 def resolve_spool(job: str, spool: str | None = None) -> Path:

@@ -68,17 +68,11 @@ from unifier.adapters.terraform.runner import REQUEST_ENV, Request, root_holder
 from unifier.adapters.terraform.settings import TerraformSettings
 from unifier.errors import AdapterError, JobBusy, NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state
-from unifier.spool import Spool, SpoolRun
+from unifier.spool import Spool, SpoolRun, default_location
 
 EXTERNAL = "applied-externally"
 _VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
-
-
-def _default_spool(instance: str) -> Path:
-    from unifier.catalog.database import unifier_home
-
-    return unifier_home() / "spool" / "terraform" / instance
 
 
 class TerraformAdapter(Adapter):
@@ -107,7 +101,7 @@ class TerraformAdapter(Adapter):
 
     def __init__(self, instance: str, settings: TerraformSettings):
         super().__init__(instance, settings)
-        self.spool = Spool(settings.spool or _default_spool(instance))
+        self.spool = Spool(settings.spool or default_location("terraform", instance))
 
     # -- roots ------------------------------------------------------------------------
 
