@@ -89,8 +89,15 @@ def api() -> httpx.Client:
 def queue_runs(client: httpx.Client, count: int) -> None:
     prefix = f"bench-{uuid.uuid4().hex[:6]}"
     for i in range(count):  # page_dag_19x stay run-free (see tests/airflow/conftest.py)
-        client.post(f"/api/v2/dags/page_dag_{i % 190:03d}/dagRuns",
-                    json={"dag_run_id": f"{prefix}-{i:05d}", "logical_date": None}).raise_for_status()
+        for attempt in range(5):
+            resp = client.post(f"/api/v2/dags/page_dag_{i % 190:03d}/dagRuns",
+                               json={"dag_run_id": f"{prefix}-{i:05d}", "logical_date": None})
+            # SQLite under a burst of writes sometimes answers 500 "database is locked"
+            if resp.status_code < 500 or attempt == 4:
+                break
+            time.sleep(0.2)
+        if not (resp.status_code == 409 and attempt):  # 409 on a retry: the first one got in
+            resp.raise_for_status()
 
 
 async def requests_per_cycle(changed: list[int]) -> None:
