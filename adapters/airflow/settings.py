@@ -10,7 +10,7 @@
         # token: ${file:/run/secrets/airflow-token}
         verify: true                              # or a CA bundle path, or false
         timeout: 10
-      poll_interval: 30s                          # the instance's, not the adapter's: see InstanceSpec
+      poll_interval: 30s                          # or config.poll_interval, as issue 3 names it
 
 Credentials are secret references, resolved only when the adapter is built.
 """
@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from unifier.duration import Duration
 from unifier.secrets import SecretRef
 
 
@@ -54,6 +55,11 @@ class AirflowSettings(BaseModel):
         description="TLS verification: true, false, or the path of a CA bundle file.",
     )
     timeout: float = Field(default=10.0, gt=0, description="Seconds before a request to Airflow times out.")
+    poll_interval: Duration | None = Field(
+        default=None,
+        description="How often the control loop polls this Airflow (30s, 5m, or seconds); "
+                    "the same as the instance's spec.poll_interval, which wins when both are set. "
+                    "With the listener plugin pushing, polling is only the fallback.")
     unpause_on_trigger: bool = Field(
         default=False,
         description="When a trigger targets a paused DAG, unpause it instead of refusing the trigger.",

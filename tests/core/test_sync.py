@@ -83,3 +83,15 @@ def test_pool_keeps_adapters_until_the_spec_changes_or_a_sync_fails(catalog):
     asyncio.run(sync_all(catalog, ["bad"], pool=pool))
     assert pool.get(catalog.get_instance("bad")) is not down  # rebuilt after the failure
     asyncio.run(pool.close())
+
+
+def test_poll_interval_comes_from_the_adapter_config_where_the_issue_puts_it(catalog):
+    from datetime import timedelta
+
+    from unifier.instances import poll_interval
+
+    catalog.put_instance("a", "fake", {"adapter": "fake", "config": {"poll_interval": "5s"}}, "h", None)
+    catalog.put_instance("b", "fake", {"adapter": "fake", "poll_interval": "2m", "config": {}}, "h", None)
+    catalog.put_instance("c", "fake", {"adapter": "fake", "config": {}}, "h", None)
+    got = [poll_interval(catalog.get_instance(n)) for n in "abc"]
+    assert got == [timedelta(seconds=5), timedelta(minutes=2), timedelta(seconds=30)]
