@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -169,20 +170,26 @@ class AirflowAPI:
                                                     "password": server.password}).json()["access_token"]
         self.http.headers["Authorization"] = f"Bearer {token}"
 
-    def get(self, path: str, **params: Any) -> Any:
-        resp = self.http.get(f"/api/v2{path}", params=params)
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        # The test server keeps Airflow's metadata in SQLite, which answers 500 "database
+        # is locked" under bursts of writes: set-up and checks retry those, the adapter
+        # under test does not get this help.
+        for attempt in range(6):
+            resp = self.http.request(method, f"/api/v2{path}", **kwargs)
+            if resp.status_code not in (500, 503) or attempt == 5:
+                break
+            time.sleep(0.5 * (attempt + 1))
         resp.raise_for_status()
         return resp.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._call("GET", path, params=params)
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        resp = self.http.post(f"/api/v2{path}", json=body)
-        resp.raise_for_status()
-        return resp.json()
+        return self._call("POST", path, json=body)
 
     def patch(self, path: str, body: dict[str, Any], **params: Any) -> Any:
-        resp = self.http.patch(f"/api/v2{path}", json=body, params=params)
-        resp.raise_for_status()
-        return resp.json()
+        return self._call("PATCH", path, json=body, params=params)
 
     def runs_of(self, dag_id: str) -> list[dict[str, Any]]:
         return self.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"]
