@@ -136,7 +136,13 @@ class PluginManager:
         registry = AdapterRegistry()
         for impl in self._pm.hook.unifier_register_adapters.get_hookimpls():
             registry._current_source = self._sources.get(impl.plugin_name, impl.plugin_name)
-            impl.function(register=registry)
+            try:
+                impl.function(register=registry)
+            except PluginError:
+                raise  # a name collision is the host's business: say it loudly
+            except Exception as exc:  # one broken plugin must not break every command
+                self.broken[impl.plugin_name] = (
+                    f"registering its adapters failed: {type(exc).__name__}: {exc}")
         return registry
 
 

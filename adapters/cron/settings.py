@@ -16,6 +16,8 @@ one command that edits them, and only when asked.
 
 from __future__ import annotations
 
+import re
+
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -72,3 +74,33 @@ class CronSettings(BaseModel):
     def sources(self) -> list[CrontabSource]:
         return [item if isinstance(item, CrontabSource) else CrontabSource(path=item)
                 for item in self.crontabs]
+
+    def config_problems(self) -> list[tuple[str | None, int | None, str]]:
+        """What ``unifier validate`` and ``apply`` refuse beyond the YAML itself: a crontab
+        that cannot be read, and lines cron would reject (a bad schedule, a missing user
+        column, an unknown CRON_TZ), each located in the crontab file itself."""
+        from unifier.adapters.cron import crontab
+        from unifier.schedule import zone
+
+        found: list[tuple[str | None, int | None, str]] = []
+        for source in self.sources():
+            if "${" in source.path:  # resolved at use; checked by the secret check
+                continue
+            for path in crontab.expand_paths(source.path):
+                try:
+                    tab = crontab.parse(path, source.format)
+                except OSError as exc:
+                    found.append((None, None, f"cannot read crontab {path}: {exc.strerror}"))
+                    continue
+                for text in tab.problems:
+                    match = _LOCATED.match(text)
+                    found.append((match[1], int(match[2]), match[3]) if match else (path, None, text))
+                for entry in tab.entries:
+                    try:
+                        zone(entry.timezone)
+                    except ValueError as exc:
+                        found.append((path, entry.line, f"CRON_TZ: {exc}"))
+        return found
+
+
+_LOCATED = re.compile(r"^(.*):(\d+): (.*)$", re.S)
