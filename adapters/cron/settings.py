@@ -75,14 +75,14 @@ class CronSettings(BaseModel):
         return [item if isinstance(item, CrontabSource) else CrontabSource(path=item)
                 for item in self.crontabs]
 
-    def config_problems(self) -> list[tuple[str | None, int | None, str]]:
+    def config_problems(self) -> list[tuple[str | tuple[str, ...], int | None, str]]:
         """What ``unifier validate`` and ``apply`` refuse beyond the YAML itself: a crontab
         that cannot be read, and lines cron would reject (a bad schedule, a missing user
         column, an unknown CRON_TZ), each located in the crontab file itself."""
         from unifier.adapters.cron import crontab
         from unifier.schedule import zone
 
-        found: list[tuple[str | None, int | None, str]] = []
+        found: list[tuple[str | tuple[str, ...], int | None, str]] = []
         for source in self.sources():
             if "${" in source.path:  # resolved at use; checked by the secret check
                 continue
@@ -90,7 +90,7 @@ class CronSettings(BaseModel):
                 try:
                     tab = crontab.parse(path, source.format)
                 except OSError as exc:
-                    found.append((None, None, f"cannot read crontab {path}: {exc.strerror}"))
+                    found.append((("crontabs",), None, f"cannot read crontab {path}: {exc.strerror}"))
                     continue
                 for text in tab.problems:
                     match = _LOCATED.match(text)

@@ -46,7 +46,6 @@ Native states and what they mean:
 from __future__ import annotations
 
 import asyncio
-import glob
 import json
 import os
 import re
@@ -65,6 +64,7 @@ from unifier.adapters.terraform.command import (
     terraform_env,
 )
 from unifier.adapters.terraform.runner import REQUEST_ENV, Request, root_holder
+from unifier.adapters.terraform.roots import find_roots
 from unifier.adapters.terraform.settings import TerraformSettings
 from unifier.errors import AdapterError, JobBusy, NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state
@@ -72,7 +72,6 @@ from unifier.spool import Spool, SpoolRun, default_location
 
 EXTERNAL = "applied-externally"
 _VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 class TerraformAdapter(Adapter):
@@ -108,18 +107,7 @@ class TerraformAdapter(Adapter):
     def _roots(self) -> tuple[dict[str, Path], list[str]]:
         """Native id -> root directory, and the problems found (a configured root that
         does not exist or holds no configuration)."""
-        found: list[Path] = []
-        problems: list[str] = []
-        for entry in self.settings.roots:
-            if _GLOB_CHARS.search(entry):
-                matches = [Path(p) for p in sorted(glob.glob(entry, recursive=True))]
-                found += [p for p in matches if tfstate.has_configuration(p)]
-            elif tfstate.has_configuration(Path(entry)):
-                found.append(Path(entry))
-            elif Path(entry).is_dir():
-                problems.append(f"root {entry} holds no *.tf files")
-            else:
-                problems.append(f"root {entry} does not exist")
+        found, problems = find_roots(self.settings.roots)
         unique = list(dict.fromkeys(Path(os.path.abspath(p)) for p in found))
         by_name: dict[str, list[Path]] = {}
         for path in unique:

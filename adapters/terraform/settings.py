@@ -66,3 +66,11 @@ class TerraformSettings(BaseModel):
             "Default: $UNIFIER_HOME/spool/terraform/<instance>."
         ),
     )
+
+    def config_problems(self) -> list[tuple[str | tuple[str, ...], int | None, str]]:
+        """What ``unifier validate`` and ``apply`` refuse beyond the YAML itself: a root
+        that does not exist or holds no configuration, a pattern that matches none."""
+        from unifier.adapters.terraform.roots import find_roots
+
+        _, problems = find_roots([r for r in self.roots if "${" not in r])
+        return [(("roots",), None, problem) for problem in problems]

@@ -142,11 +142,15 @@ def _validate_settings(model: InstanceDocument, document: YamlDocument, problems
     except ValidationError as exc:
         problems += _problems_from(exc, document, ("spec", "config"), spec.settings)
         return None
-    # optional deeper checks an adapter offers (e.g. the crontab files a cron instance names)
+    # optional deeper checks an adapter offers (e.g. the crontab files a cron instance
+    # names): (file, line, reason) in another file, or (field path, None, reason) here
     check = getattr(settings, "config_problems", None)
     if callable(check):
-        for file, line, reason in check():
-            problems.append(Problem(file or document.file, line or document.line_of(("spec", "config")), reason))
+        for where, line, reason in check():
+            if isinstance(where, str):
+                problems.append(Problem(where, line or 0, reason))
+            else:
+                problems.append(Problem(document.file, document.line_of(("spec", "config", *(where or ()))), reason))
     return settings
 
 

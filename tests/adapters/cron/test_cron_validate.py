@@ -54,4 +54,4 @@ def test_missing_crontab_is_refused_at_the_yaml_line(tmp_path):
     (tmp_path / "crontab").unlink()
     result = run_cli("validate", "-f", str(config))
     assert result.exit_code == 2
-    assert f"{config}:6: cannot read crontab {tmp_path / 'crontab'}" in result.stderr
+    assert f"{config}:7: cannot read crontab {tmp_path / 'crontab'}" in result.stderr
