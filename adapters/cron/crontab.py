@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -104,12 +105,33 @@ class Crontab:
     problems: list[str] = field(default_factory=list)
 
 
-def detect_format(path: str, fmt: str = "auto") -> str:
+def detect_format(path: str, fmt: str = "auto", text: str | None = None) -> str:
+    """``auto``: system format for /etc/crontab and files in a cron.d directory (or a
+    copy of one); elsewhere, system format when every entry's word after the schedule
+    is a user of this machine (``0 3 * * * root backup.sh``), else user format."""
     if fmt != "auto":
         return fmt
-    # /etc/crontab and files in a cron.d directory (/etc/cron.d or a copy of one)
     p = os.path.normpath(path)
-    return "system" if p == "/etc/crontab" or os.path.basename(os.path.dirname(p)) == "cron.d" else "user"
+    if p == "/etc/crontab" or os.path.basename(os.path.dirname(p)) == "cron.d":
+        return "system"
+    return "system" if text is not None and _looks_system(text) else "user"
+
+
+def _looks_system(text: str) -> bool:
+    words = []
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or (VARIABLE_RE.match(line) and not stripped.startswith("@")):
+            continue
+        match = MACRO_RE.match(line) or FIELDS_RE.match(line)
+        user = USER_RE.match(line[match.end():]) if match else None
+        if not user:
+            return False
+        words.append(user.group(1))
+    try:
+        return bool(words) and all(pwd.getpwnam(word) for word in set(words))
+    except KeyError:  # a word that is no user: a command, so user format
+        return False
 
 
 def read_text(path: str) -> str:
@@ -131,8 +153,8 @@ def expand_paths(path: str) -> list[str]:
 
 def parse(path: str, fmt: str = "auto", text: str | None = None) -> Crontab:
     """Parse one crontab file (``text`` instead of reading it, if given)."""
-    fmt = detect_format(path, fmt)
     text = read_text(path) if text is None else text
+    fmt = detect_format(path, fmt, text)
     tab = Crontab(path=path, format=fmt)
     env: dict[str, str] = {}
     name: str | None = None

@@ -55,3 +55,15 @@ def test_missing_crontab_is_refused_at_the_yaml_line(tmp_path):
     result = run_cli("validate", "-f", str(config))
     assert result.exit_code == 2
     assert f"{config}:7: cannot read crontab {tmp_path / 'crontab'}" in result.stderr
+
+
+def test_auto_format_recognises_a_system_crontab_anywhere(tmp_path):
+    from unifier.adapters.cron import crontab
+
+    system = tmp_path / "etc-style"
+    system.write_text("SHELL=/bin/sh\n15 3 * * 1-5   root   echo report\n@daily root echo daily\n")
+    tab = crontab.parse(str(system))
+    assert tab.format == "system" and [e.user for e in tab.entries] == ["root", "root"]
+    user = tmp_path / "mine"
+    user.write_text("* * * * * echo hello\n15 3 * * * root-cleanup.sh\n")
+    assert crontab.parse(str(user)).format == "user"
