@@ -36,7 +36,8 @@ class CrontabSource(BaseModel):
         description=(
             "user: `SCHEDULE COMMAND` lines (crontab -e); system: `SCHEDULE USER COMMAND` "
             "lines (/etc/crontab, /etc/cron.d); auto: system for /etc/crontab and for files "
-            "in a directory named cron.d, user elsewhere."
+            "in a directory named cron.d, and wherever every entry names a user of this "
+            "machine after its schedule; user elsewhere."
         ),
     )
 
