@@ -1,12 +1,29 @@
-"""Read-only views of triggers and the firing ledger."""
+"""Read-only views under ``/api``: the same rows, with the same field names, as the
+CLI's ``-o json`` (``unifier status|jobs|runs|instances|graph|triggers|firings``).
+
+A job URI holds ``://``, so it goes in the path as it is (``/api/jobs/cron://hosts/backup``)
+or percent-encoded. A run is ``/api/runs/{JOB_URI}/{RUN_ID}``: the last path segment is the
+run id; a run id that itself holds ``/`` is asked for as ``/api/run?job=...&run_id=...``.
+
+:data:`router` also carries the event stream (:mod:`unifier.api.events`) and the
+dashboard (:mod:`unifier.api.dashboard`), so the application includes one router.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Query, status
 
+from unifier.api import dashboard, events
 from unifier.api.deps import CatalogDep
+from unifier.catalog import Catalog
+from unifier.duration import parse_duration
+from unifier.model import RunState, utcnow
+from unifier.plan import stored_triggers
+from unifier.status import status_rows
+from unifier.triggers.graph import TriggerGraph, to_json
 from unifier.triggers.store import (
     Firing,
     StoredTrigger,
@@ -15,7 +32,7 @@ from unifier.triggers.store import (
     list_triggers,
 )
 
-router = APIRouter(prefix="/api", tags=["triggers"])
+api = APIRouter(prefix="/api", tags=["views"])
 
 
 def trigger_view(t: StoredTrigger) -> dict[str, Any]:
@@ -32,22 +49,103 @@ def firing_view(f: Firing) -> dict[str, Any]:
             "actions": [a.as_dict() for a in f.actions]}
 
 
-@router.get("/health")
+def instance_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """Each configured instance and its health, as ``unifier instances -o json``."""
+    rows = []
+    for stored in catalog.list_instances():
+        state = catalog.get_sync_state(stored.instance.name)
+        health = state.health or {}
+        rows.append({
+            "name": stored.instance.name, "adapter": stored.instance.kind,
+            "last_sync_at": state.last_sync_at.isoformat() if state.last_sync_at else None,
+            "last_observed_at": state.last_observed_at.isoformat() if state.last_observed_at else None,
+            "healthy": state.last_error is None and health.get("ok", True),
+            "error": state.last_error or (health.get("message") or None),
+            "source": stored.source,
+        })
+    return rows
+
+
+def _window(since: str | None) -> timedelta | None:
+    try:
+        return parse_duration(since) if since else None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"since: {exc}") from None
+
+
+@api.get("/health")
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/triggers")
+@api.get("/status")
+def status_view(catalog: CatalogDep) -> list[dict[str, Any]]:
+    """One row per job across every tool: its last run and its next scheduled time."""
+    return [r.model_dump(mode="json") for r in status_rows(catalog)]
+
+
+@api.get("/jobs")
+def jobs(catalog: CatalogDep, instance: str | None = None) -> list[dict[str, Any]]:
+    return [j.model_dump(mode="json") for j in catalog.list_jobs(instance)]
+
+
+@api.get("/jobs/{uri:path}")
+def job(uri: str, catalog: CatalogDep) -> dict[str, Any]:
+    return catalog.get_job(uri).model_dump(mode="json")
+
+
+@api.get("/runs")
+def runs(catalog: CatalogDep, job: str | None = None, instance: str | None = None,
+         state: list[RunState] | None = Query(default=None, description="repeatable"),
+         since: str | None = Query(default=None, description="only runs active within this long, e.g. 24h"),
+         limit: int = Query(default=100, ge=1, le=10000)) -> list[dict[str, Any]]:
+    """Runs across every tool, newest first."""
+    window = _window(since)
+    found = catalog.list_runs(job=job, instance=instance, states=state,
+                              since=utcnow() - window if window else None, limit=limit)
+    return [r.model_dump(mode="json") for r in found]
+
+
+@api.get("/run")
+def run_by_query(job: str, run_id: str, catalog: CatalogDep) -> dict[str, Any]:
+    """One run, for run ids holding ``/``."""
+    return catalog.get_run(job, run_id).model_dump(mode="json")
+
+
+@api.get("/runs/{job:path}/{run_id}")
+def run(job: str, run_id: str, catalog: CatalogDep) -> dict[str, Any]:
+    return catalog.get_run(job, run_id).model_dump(mode="json")
+
+
+@api.get("/instances")
+def instances(catalog: CatalogDep) -> list[dict[str, Any]]:
+    return instance_rows(catalog)
+
+
+@api.get("/graph")
+def graph(catalog: CatalogDep) -> dict[str, Any]:
+    """The cross-tool dependency graph of the stored triggers (``unifier graph -o json``)."""
+    known = {j.uri for j in catalog.list_jobs()}
+    return to_json(TriggerGraph(stored_triggers(catalog)), known)
+
+
+@api.get("/triggers")
 def triggers(catalog: CatalogDep) -> list[dict[str, Any]]:
     return [trigger_view(t) for t in list_triggers(catalog)]
 
 
-@router.get("/triggers/{name}")
+@api.get("/triggers/{name}")
 def trigger(name: str, catalog: CatalogDep) -> dict[str, Any]:
     return trigger_view(get_trigger(catalog, name))
 
 
-@router.get("/firings")
+@api.get("/firings")
 def firings(catalog: CatalogDep, trigger: str | None = None, status: str | None = None,
             limit: int = 100) -> list[dict[str, Any]]:
     return [firing_view(f) for f in list_firings(catalog, trigger, status=status, limit=limit)]
+
+
+router = APIRouter()
+router.include_router(api)
+router.include_router(events.router)
+router.include_router(dashboard.router)
