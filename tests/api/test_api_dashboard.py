@@ -1,0 +1,57 @@
+"""The dashboard page and its assets are served by the API process, from the package,
+with nothing fetched from elsewhere (it must work offline)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import unifier.api
+
+STATIC = Path(unifier.api.__file__).parent / "static"
+
+
+async def test_the_page_and_its_assets_load_with_their_types(client):
+    page = await client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+    assert sorted(assets) == ["/static/app.css", "/static/app.js"]
+    types = {}
+    for asset in assets:
+        response = await client.get(asset)
+        assert response.status_code == 200, asset
+        types[asset] = response.headers["content-type"].split(";")[0]
+    assert types == {"/static/app.css": "text/css", "/static/app.js": "text/javascript"}
+
+
+async def test_only_the_packaged_assets_are_served(client):
+    for path in ("/static/index.html", "/static/..%2F..%2F__init__.py", "/static/nope.js"):
+        assert (await client.get(path)).status_code == 404, path
+
+
+def test_nothing_is_fetched_from_another_origin():
+    for name in ("index.html", "app.js", "app.css"):
+        text = (STATIC / name).read_text()
+        # the SVG namespace is an identifier, not a request
+        assert not re.findall(r"https?://(?!www\.w3\.org/2000/svg)", text), name
+
+
+def test_the_page_reads_only_routes_the_api_has(app):
+    script = (STATIC / "app.js").read_text()
+    called = {re.sub(r"\?.*", "", p) for p in re.findall(r'"(/api/[^"`]+)"', script)}
+    assert called == {"/api/instances", "/api/status", "/api/runs", "/api/graph", "/api/events/stream"}
+    paths = set(app.openapi()["paths"])
+    assert called <= paths
+
+
+def test_the_script_has_no_syntax_error():
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: cannot check app.js syntax")
+    result = subprocess.run([node, "--check", str(STATIC / "app.js")], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
