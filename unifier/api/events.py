@@ -35,7 +35,7 @@ from unifier.lineage import to_openlineage
 from unifier.model import RunEvent
 
 POLL_SECONDS = 0.5
-STREAM_SECONDS = 15.0
+STREAM_SECONDS = 5.0  # also the longest a shutdown waits for an open stream
 RETRY_MS = 1000  # how soon the browser reconnects when a stream ends
 _PAGE = 500
 
