@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, tuple_
+from sqlalchemy import Engine, delete, func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from unifier.catalog.database import create_catalog_engine, migrate
@@ -292,6 +292,11 @@ class Catalog:
                 query = query.where(RunEventRow.job == job)
             rows = s.scalars(query.order_by(RunEventRow.id).limit(limit))
             return [(r.id, _event_from_row(r)) for r in rows]
+
+    def latest_event_id(self) -> int:
+        """The id of the newest run event (0 when there is none): where a live stream starts."""
+        with self.session() as s:
+            return s.scalar(select(func.max(RunEventRow.id))) or 0
 
     # ------------------------------------------------------------------ audit
 

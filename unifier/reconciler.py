@@ -162,8 +162,9 @@ async def serve_api(app: object, listen: str) -> tuple[object, asyncio.Task[None
             return nullcontext()
 
     host, port = parse_listen(listen)
+    # open event streams must not hold a SIGTERM for long: close them after 1 s
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                    lifespan="off", access_log=False))
+                                    lifespan="off", access_log=False, timeout_graceful_shutdown=1))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

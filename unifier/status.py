@@ -39,6 +39,31 @@ def next_run_at(job: Job, now: datetime | None = None) -> datetime | None:
     return None
 
 
+class InstanceRow(BaseModel):
+    name: str
+    adapter: str
+    last_sync_at: datetime | None
+    last_observed_at: datetime | None
+    healthy: bool
+    error: str | None
+    source: str | None
+
+
+def instance_rows(catalog: Catalog) -> list[InstanceRow]:
+    """Each configured instance and its health: the last sync and the last error."""
+    rows = []
+    for stored in catalog.list_instances():
+        state = catalog.get_sync_state(stored.instance.name)
+        health = state.health or {}
+        rows.append(InstanceRow(
+            name=stored.instance.name, adapter=stored.instance.kind,
+            last_sync_at=state.last_sync_at, last_observed_at=state.last_observed_at,
+            healthy=state.last_error is None and health.get("ok", True),
+            error=state.last_error or (health.get("message") or None), source=stored.source,
+        ))
+    return rows
+
+
 def status_rows(catalog: Catalog, now: datetime | None = None) -> list[StatusRow]:
     now = now or utcnow()
     latest = catalog.latest_runs()

@@ -26,11 +26,9 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
 
 from unifier.api.deps import CatalogDep
 from unifier.catalog import Catalog
-from unifier.catalog.tables import RunEventRow
 from unifier.lineage import to_openlineage
 from unifier.model import RunEvent
 
@@ -62,19 +60,12 @@ def events(catalog: CatalogDep, after: int = Query(default=0, ge=0, description=
     return [event_view(i, e, format) for i, e in catalog.list_events(after_id=after, job=job, limit=limit)]
 
 
-def latest_event_id(catalog: Catalog) -> int:
-    """The id of the newest event (0 when there is none)."""
-    # belongs in Catalog; kept here until the catalog grows it
-    with catalog.session() as s:
-        return s.scalar(select(func.max(RunEventRow.id))) or 0
-
-
 def _resume_point(catalog: Catalog, after: int | None, last_event_id: str | None) -> int:
     """``Last-Event-ID`` wins: it is what the browser saw last, after a reconnect.
     Given neither, the stream is live only: it starts after the newest event."""
     if last_event_id and last_event_id.strip().isdigit():
         return int(last_event_id.strip())
-    return latest_event_id(catalog) if after is None else after
+    return catalog.latest_event_id() if after is None else after
 
 
 def sse_message(event_id: int, event: RunEvent, fmt: EventFormat) -> str:

@@ -18,11 +18,10 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from unifier.api import dashboard, events
 from unifier.api.deps import CatalogDep
-from unifier.catalog import Catalog
 from unifier.duration import parse_duration
 from unifier.model import RunState, utcnow
 from unifier.plan import stored_triggers
-from unifier.status import status_rows
+from unifier.status import InstanceRow, instance_rows, status_rows
 from unifier.triggers.graph import TriggerGraph, to_json
 from unifier.triggers.store import (
     Firing,
@@ -47,23 +46,6 @@ def firing_view(f: Firing) -> dict[str, Any]:
             "updated_at": f.updated_at.isoformat(),
             "upstream_runs": [k.model_dump() for k in f.upstream_runs],
             "actions": [a.as_dict() for a in f.actions]}
-
-
-def instance_rows(catalog: Catalog) -> list[dict[str, Any]]:
-    """Each configured instance and its health, as ``unifier instances -o json``."""
-    rows = []
-    for stored in catalog.list_instances():
-        state = catalog.get_sync_state(stored.instance.name)
-        health = state.health or {}
-        rows.append({
-            "name": stored.instance.name, "adapter": stored.instance.kind,
-            "last_sync_at": state.last_sync_at.isoformat() if state.last_sync_at else None,
-            "last_observed_at": state.last_observed_at.isoformat() if state.last_observed_at else None,
-            "healthy": state.last_error is None and health.get("ok", True),
-            "error": state.last_error or (health.get("message") or None),
-            "source": stored.source,
-        })
-    return rows
 
 
 def _window(since: str | None) -> timedelta | None:
@@ -118,7 +100,7 @@ def run(job: str, run_id: str, catalog: CatalogDep) -> dict[str, Any]:
 
 
 @api.get("/instances")
-def instances(catalog: CatalogDep) -> list[dict[str, Any]]:
+def instances(catalog: CatalogDep) -> list[InstanceRow]:
     return instance_rows(catalog)
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.table import Table
 
@@ -65,16 +65,8 @@ def close_catalogs() -> None:
 
 
 def print_json(value: Any) -> None:
-    def convert(item: Any) -> Any:
-        if isinstance(item, BaseModel):
-            return item.model_dump(mode="json")
-        if isinstance(item, list):
-            return [convert(i) for i in item]
-        if isinstance(item, dict):
-            return {k: convert(v) for k, v in item.items()}
-        return item
-
-    sys.stdout.write(json.dumps(convert(value), indent=2, default=str) + "\n")
+    """Models, dicts and lists as JSON; datetimes in ISO 8601, as the HTTP API writes them."""
+    sys.stdout.write(json.dumps(to_jsonable_python(value), indent=2) + "\n")
 
 
 def when(value: datetime | None, now: datetime | None = None) -> str:

@@ -13,7 +13,7 @@ from unifier.cli.output import (
 from unifier.duration import parse_duration
 from unifier.model import RunState, utcnow
 from unifier.plugins import adapter_registry, get_plugin_manager
-from unifier.status import status_rows
+from unifier.status import instance_rows, status_rows
 
 
 def register(app: typer.Typer) -> None:
@@ -78,23 +78,13 @@ def runs(
 
 def instances(output: OutputOption = Format.table) -> None:
     """Configured instances and their health (last sync, last error)."""
-    catalog = open_catalog()
-    rows = []
-    for stored in catalog.list_instances():
-        state = catalog.get_sync_state(stored.instance.name)
-        rows.append({
-            "name": stored.instance.name, "adapter": stored.instance.kind,
-            "last_sync_at": state.last_sync_at, "last_observed_at": state.last_observed_at,
-            "healthy": state.last_error is None and (state.health or {}).get("ok", True),
-            "error": state.last_error or ((state.health or {}).get("message") or None),
-            "source": stored.source,
-        })
+    rows = instance_rows(open_catalog())
     if output == Format.json:
         print_json(rows)
         return
     table(["NAME", "ADAPTER", "LAST SYNC", "HEALTH"],
-          [(r["name"], r["adapter"], when(r["last_sync_at"]),
-            "[green]ok[/]" if r["healthy"] else f"[red]{r['error']}[/]") for r in rows])
+          [(r.name, r.adapter, when(r.last_sync_at),
+            "[green]ok[/]" if r.healthy else f"[red]{r.error}[/]") for r in rows])
 
 
 def adapters(output: OutputOption = Format.table) -> None:
