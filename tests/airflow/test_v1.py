@@ -10,10 +10,11 @@ import uuid
 
 import pytest
 
+from tests.airflow import test_conformance as airflow3
 from unifier.adapter import run_id_for_firing
 from unifier.errors import AdapterError, ToolUnavailable, TriggerRefused
 from unifier.model import RunState
-from unifier.testing.conformance import AdapterConformance, wait_terminal
+from unifier.testing.conformance import wait_terminal
 
 pytestmark = pytest.mark.airflow
 
@@ -26,25 +27,14 @@ def v1_adapter(make_adapter, airflow1_server):
     return make
 
 
-class TestAirflow2Conformance(AdapterConformance):
+class TestAirflow2Conformance(airflow3.TestAirflowConformance):
+    """The same DAG ids and suite as on Airflow 3; only the server differs."""
+
     run_timeout = 120.0  # SequentialExecutor: one task at a time
-    watermark_overlap = 2.0
 
     @pytest.fixture
     def adapter(self, v1_adapter):
         return v1_adapter()
-
-    @pytest.fixture
-    def succeeding_job(self):
-        return "unifier_succeeds"
-
-    @pytest.fixture
-    def failing_job(self):
-        return "unifier_fails"
-
-    @pytest.fixture
-    def slow_job(self):
-        return "unifier_slow"
 
 
 async def test_the_adapter_detects_airflow_2_and_pages_its_dags(v1_adapter, count_requests):
