@@ -37,10 +37,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from unifier.adapters.airflow.adapter import AirflowAdapter
-from unifier.adapters.airflow.settings import AirflowSettings
 
 from unifier import secrets
+from unifier.adapters.airflow.adapter import AirflowAdapter
+from unifier.adapters.airflow.settings import AirflowSettings
 from unifier.errors import NotFound
 from unifier.model import RunState
 
@@ -143,7 +143,6 @@ async def requests_per_cycle(changed: list[int]) -> None:
 async def control_loop_cycle() -> None:
     """What ``sync_instance`` costs with a persistent adapter (the reconciler's case)."""
     from unifier.catalog import Catalog
-
     from unifier.sync import sync_instance
 
     adapter = make_adapter()
@@ -166,10 +165,9 @@ async def control_loop_cycle() -> None:
 
 async def visibility(mode: str, samples: int) -> list[float]:
     """Seconds from Airflow's end_date to the catalog showing the run succeeded."""
-    from unifier.catalog import Catalog
-
     from unifier.api import create_app
     from unifier.apply import apply
+    from unifier.catalog import Catalog
     from unifier.config.loader import load_files
     from unifier.reconciler import Reconciler, serve_api
 

@@ -24,9 +24,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import insert
+
 from unifier.catalog import Catalog
 from unifier.catalog.tables import TriggerRow, TriggerUpstreamRow
-
 from unifier.model import Run, RunState, utcnow
 from unifier.triggers.evaluate import evaluate
 from unifier.triggers.store import hash_spec

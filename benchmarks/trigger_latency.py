@@ -29,8 +29,8 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-from unifier.catalog import Catalog
 
+from unifier.catalog import Catalog
 from unifier.triggers.store import list_firings
 
 CRONTAB = "# unifier: name=up\n0 3 * * * true\n# unifier: name=down\n0 4 * * * true\n"

@@ -36,12 +36,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from unifier import schedule
+from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
 from unifier.adapters.airflow.api import RestV1, RestV2
 from unifier.adapters.airflow.client import AirflowClient
 from unifier.adapters.airflow.settings import AirflowSettings
-
-from unifier import schedule
-from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
 from unifier.errors import AdapterError, NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import (
     Cause,

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import airflow_client.client as af
+
 from unifier.adapters.airflow.client import AirflowClient, Response
 
 PAGE = 100  # Airflow's default maximum_page_limit: asking for more still returns 100

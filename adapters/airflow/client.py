@@ -33,8 +33,8 @@ from urllib.parse import urlencode
 
 import airflow_client.client as af
 import urllib3
-from unifier.adapters.airflow.settings import AirflowSettings
 
+from unifier.adapters.airflow.settings import AirflowSettings
 from unifier.errors import AdapterError, NotFound, ToolUnavailable
 
 # Refresh a password-derived token this long before it expires (Airflow's default

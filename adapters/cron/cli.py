@@ -21,7 +21,7 @@ import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -46,13 +46,13 @@ def exec_command(
     job: Annotated[str, typer.Option("--job", help="The job's URI, cron://INSTANCE/ID.")],
     command: Annotated[list[str], typer.Argument(
         help="The command, after `--`. One argument is run by $SHELL -c; several are executed directly.")],
-    spool: Annotated[Optional[str], typer.Option(
+    spool: Annotated[str | None, typer.Option(
         "--spool", help="Spool directory. Default: $UNIFIER_SPOOL, else $UNIFIER_HOME/spool/cron/INSTANCE.")] = None,
-    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Run id (default: cron-TIME-RANDOM).")] = None,
-    firing_id: Annotated[Optional[str], typer.Option("--firing-id", hidden=True)] = None,
-    params_json: Annotated[Optional[str], typer.Option("--params-json", hidden=True)] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: cron-TIME-RANDOM).")] = None,
+    firing_id: Annotated[str | None, typer.Option("--firing-id", hidden=True)] = None,
+    params_json: Annotated[str | None, typer.Option("--params-json", hidden=True)] = None,
     cause: Annotated[str, typer.Option("--cause", hidden=True)] = "schedule",
-    stdin: Annotated[Optional[str], typer.Option("--stdin", hidden=True)] = None,
+    stdin: Annotated[str | None, typer.Option("--stdin", hidden=True)] = None,
     no_passthrough: Annotated[bool, typer.Option("--no-passthrough", hidden=True)] = False,
 ) -> None:
     """Run COMMAND as a recorded run of a cron job (use in crontab lines).
@@ -125,7 +125,7 @@ def _finish(path: Path, old: str, new: str, messages: list[str], dry_run: bool) 
 
 
 FileOpt = Annotated[Path, typer.Option("--crontab", help="The crontab file to edit.")]
-JobOpt = Annotated[Optional[list[str]], typer.Option("--job", help="Id of a job to change (repeatable).")]
+JobOpt = Annotated[list[str] | None, typer.Option("--job", help="Id of a job to change (repeatable).")]
 AllOpt = Annotated[bool, typer.Option("--all", help="Change every entry of the file.")]
 DryOpt = Annotated[bool, typer.Option("--dry-run", help="Print the diff; change nothing.")]
 FormatOpt = Annotated[str, typer.Option("--format", help="auto, user or system (as in the instance config).")]
@@ -133,11 +133,11 @@ FormatOpt = Annotated[str, typer.Option("--format", help="auto, user or system (
 
 def wrap(
     crontab_file: FileOpt, job: JobOpt = None, all_: AllOpt = False, dry_run: DryOpt = False,
-    instance: Annotated[Optional[str], typer.Option(
+    instance: Annotated[str | None, typer.Option(
         "--instance", help="The cron instance name in job URIs (default: this host's short name).")] = None,
-    spool: Annotated[Optional[str], typer.Option(
+    spool: Annotated[str | None, typer.Option(
         "--spool", help="Spool the wrapper records into (default: the wrapper's own default).")] = None,
-    executable: Annotated[Optional[str], typer.Option(
+    executable: Annotated[str | None, typer.Option(
         "--wrapper", help="Path of the unifier command cron should call (default: the one beside this Python).")] = None,
     fmt: FormatOpt = "auto",
 ) -> None:

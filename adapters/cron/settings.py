@@ -17,8 +17,7 @@ one command that edits them, and only when asked.
 from __future__ import annotations
 
 import re
-
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -45,7 +44,7 @@ class CrontabSource(BaseModel):
 # A plain path or a {path, format} mapping; the discriminator keeps error messages to
 # the form the user wrote.
 CrontabItem = Annotated[
-    Union[Annotated[ConfigPath, Tag("path")], Annotated[CrontabSource, Tag("file")]],
+    Annotated[ConfigPath, Tag("path")] | Annotated[CrontabSource, Tag("file")],
     Discriminator(lambda value: "path" if isinstance(value, str) else "file"),
 ]
 

@@ -36,7 +36,7 @@ import os
 import re
 import secrets
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ def parse_job(job: str) -> tuple[str, str]:
 
 def new_run_id() -> str:
     """Id of a run cron started: time-ordered, unique within a spool."""
-    return f"cron-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    return f"cron-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
 def param_env(params: dict[str, Any]) -> dict[str, str]:

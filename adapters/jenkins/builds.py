@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from unifier.model import Cause, CauseKind, RunState
@@ -105,7 +105,7 @@ def walk(items: list[dict[str, Any]], prefix: str = "") -> Iterator[Node]:
 def ms_to_datetime(value: Any) -> datetime | None:
     if not isinstance(value, (int, float)) or value <= 0:
         return None
-    return datetime.fromtimestamp(value / 1000, timezone.utc)
+    return datetime.fromtimestamp(value / 1000, UTC)
 
 
 def parameters_of(actions: list[Any] | None) -> dict[str, Any]:

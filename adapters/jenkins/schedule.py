@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -194,13 +194,13 @@ class TimerSpec:
         if not self.lines:
             return []
         zone = ZoneInfo(self.timezone)
-        start = after if after.tzinfo else after.replace(tzinfo=timezone.utc)
+        start = after if after.tzinfo else after.replace(tzinfo=UTC)
         iterators = [croniter(line, start.astimezone(zone), day_or=False) for line in self.lines]
         pending = [it.get_next(datetime) for it in iterators]
         runs: list[datetime] = []
         while len(runs) < count:
             soonest = min(pending)
-            runs.append(soonest.astimezone(timezone.utc))
+            runs.append(soonest.astimezone(UTC))
             for i, value in enumerate(pending):  # two lines may name the same minute
                 if value == soonest:
                     pending[i] = iterators[i].get_next(datetime)

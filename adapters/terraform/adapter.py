@@ -51,7 +51,7 @@ import os
 import re
 import sys
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,8 +63,8 @@ from unifier.adapters.terraform.command import (
     resolve_binary,
     terraform_env,
 )
-from unifier.adapters.terraform.runner import REQUEST_ENV, Request, root_holder
 from unifier.adapters.terraform.roots import find_roots
+from unifier.adapters.terraform.runner import REQUEST_ENV, Request, root_holder
 from unifier.adapters.terraform.settings import TerraformSettings
 from unifier.errors import AdapterError, JobBusy, NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state
@@ -334,7 +334,7 @@ class TerraformAdapter(Adapter):
                 binary, "version", "-json", stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, env=terraform_env(os.environ, self.settings.env))
             out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             return Health(ok=False, message=f"{binary} does not run: {exc!r}", details=details)
         if proc.returncode != 0:
             return Health(ok=False, message=f"`{binary} version` failed: {err.decode()[-500:]}",
@@ -404,7 +404,7 @@ def _unexplained(native_id: str, root: str, before: tuple[int, str] | None,
             current = went_to
     latest = (now.serial, now.lineage)
     if latest != current:
-        found.append((latest, datetime.fromtimestamp(now.mtime, timezone.utc).isoformat()))
+        found.append((latest, datetime.fromtimestamp(now.mtime, UTC).isoformat()))
     records = []
     for (serial, lineage), when in found:
         records.append({

@@ -98,10 +98,9 @@ def airflow_config(airflow_server: AirflowServer, monkeypatch: pytest.MonkeyPatc
 async def make_adapter(airflow_config: dict[str, Any]) -> AsyncIterator[Callable[..., Any]]:
     """``make_adapter(**config_overrides)`` builds an AirflowAdapter the way unifier
     does (references resolved, settings validated); closed after the test."""
+    from unifier import secrets
     from unifier.adapters.airflow.adapter import AirflowAdapter
     from unifier.adapters.airflow.settings import AirflowSettings
-
-    from unifier import secrets
 
     made: list[Any] = []
 

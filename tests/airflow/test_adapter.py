@@ -9,9 +9,9 @@ import time
 import uuid
 
 import pytest
-from unifier.catalog import Catalog
 
 from unifier.adapter import run_id_for_firing
+from unifier.catalog import Catalog
 from unifier.errors import AdapterError, NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import CauseKind, RunState
 from unifier.testing.conformance import wait_terminal

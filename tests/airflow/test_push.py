@@ -18,10 +18,10 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
-from unifier.adapters.airflow import listener
-from unifier.catalog import Catalog
 
 from tests.cli_helpers import run_cli
+from unifier.adapters.airflow import listener
+from unifier.catalog import Catalog
 from unifier.errors import NotFound
 from unifier.model import RunState
 from unifier.testing.conformance import wait_terminal

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from unifier.adapters.airflow.settings import AirflowSettings
 
+from unifier.adapters.airflow.settings import AirflowSettings
 from unifier.plugins import adapter_registry
 
 

@@ -171,9 +171,10 @@ def test_apply_creates_configures_leaves_unchanged_and_prunes(tmp_path):
 
 
 def test_relative_paths_resolve_against_the_yaml_file(tmp_path):
+    from pydantic import BaseModel
+
     from unifier.config import load_files
     from unifier.config.paths import ConfigPath
-    from pydantic import BaseModel
 
     class Settings(BaseModel):
         file: ConfigPath

@@ -1,12 +1,12 @@
 """Next-run maths: time zones and DST as cron daemons behave."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from unifier.schedule import expand, next_runs, problem, runs_per_day
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_fixed_time_job_runs_once_on_autumn_change():

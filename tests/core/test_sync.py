@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from pydantic import BaseModel, ConfigDict
 
 from unifier.errors import ToolUnavailable

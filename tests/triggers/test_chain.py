@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 
 import pytest
-from unifier.catalog import Catalog
 
+from unifier.catalog import Catalog
 from unifier.model import CauseKind, RunKey, RunState
 from unifier.triggers.store import list_firings
 

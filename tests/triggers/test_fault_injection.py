@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from unifier.catalog import Catalog
 
 from tests.cli_helpers import run_cli
+from unifier.catalog import Catalog
 from unifier.model import CauseKind
 from unifier.triggers.faults import POINTS
 from unifier.triggers.store import list_firings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,7 +17,7 @@ from unifier.plan import stored_triggers
 from unifier.testing import build_job, build_run
 from unifier.triggers.store import put_trigger
 
-NOW = datetime(2026, 11, 24, 10, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_schedule_and_trigger_driven_runs_in_time_order(scene):
                                             "a duration on the way is unknown: at the earliest")
     assert why[("cron://h/hourly", 11)] == "schedule 0 * * * *"
     assert why[("kubernetes://k/batch/report", 10)] == "schedule (as the tool predicts it)"
-    assert rows[3].expected_end == datetime(2026, 11, 24, 11, 2, 30, tzinfo=timezone.utc)
+    assert rows[3].expected_end == datetime(2026, 11, 24, 11, 2, 30, tzinfo=UTC)
 
 
 def test_a_run_under_way_fires_its_downstream_when_it_should_end(home_catalog):
@@ -146,7 +146,7 @@ def test_a_trigger_waiting_for_a_failure_is_not_forecast(home_catalog):
 def test_time_zone_of_the_schedule_is_used(home_catalog):
     jobs(home_catalog, "h", "cron", build_job("cron://h/paris", schedule="0 9 * * *", timezone="Europe/Paris"))
     [row] = forecast(home_catalog, [], within=timedelta(hours=24), now=NOW)
-    assert row.at == datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)  # 09:00 CET is 08:00 UTC
+    assert row.at == datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # 09:00 CET is 08:00 UTC
     assert row.detail == "schedule 0 9 * * * Europe/Paris"
 
 

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
-from unifier.catalog import Catalog
 
 from unifier.actions import trigger_job, wait_for_run
 from unifier.apply import apply
+from unifier.catalog import Catalog
 from unifier.config import load_files
 from unifier.errors import ToolUnavailable
 from unifier.model import CauseKind, RunKey
@@ -310,8 +310,8 @@ async def test_evaluation_stops_at_a_gap_in_event_ids_until_it_fills_or_grows_ol
     """A transaction that took event ids earlier may commit later (PostgreSQL): the
     cursor must not move past ids it has not seen, or their runs would never fire."""
     from sqlalchemy import func, select
-    from unifier.catalog.tables import RunEventRow
 
+    from unifier.catalog.tables import RunEventRow
     from unifier.model import utcnow
     from unifier.triggers import evaluate as evaluation
 

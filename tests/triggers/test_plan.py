@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from unifier.plan import build_plan
 from unifier.testing import build_job, register_fake_adapter
 from unifier.triggers.store import list_triggers
 
-NOW = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
 def trigger_yaml(name: str, upstream: list[str], downstream: list[str], mode: str = "all",

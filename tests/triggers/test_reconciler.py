@@ -10,10 +10,10 @@ import sys
 import time
 
 import pytest
-from unifier.catalog import Catalog
 
 from tests.cli_helpers import run_cli
 from unifier.apply import apply
+from unifier.catalog import Catalog
 from unifier.config import load_files
 from unifier.reconciler import Reconciler
 from unifier.testing.fake import FakeAdapter, register_fake_adapter

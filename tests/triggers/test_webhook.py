@@ -11,11 +11,11 @@ import time
 
 import httpx
 import pytest
-from unifier.catalog import Catalog
 
 from tests.cli_helpers import run_cli
 from unifier.api import create_app
 from unifier.apply import apply
+from unifier.catalog import Catalog
 from unifier.config import load_files
 from unifier.triggers.store import list_firings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from unifier.catalog import Catalog
 from unifier.model import Cause, CauseKind, RunKey, RunState
 from unifier.testing import build_run
 
-T0 = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -9,7 +9,15 @@ import typer
 
 from unifier.actions import cancel_run, run_logs, trigger_job, wait_for_run
 from unifier.cli.output import (
-    EXIT_FAILED, Format, OutputOption, err, open_catalog, out, parse_params, print_json, progress,
+    EXIT_FAILED,
+    Format,
+    OutputOption,
+    err,
+    open_catalog,
+    out,
+    parse_params,
+    print_json,
+    progress,
     state_text,
 )
 from unifier.model import RunState

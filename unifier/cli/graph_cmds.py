@@ -10,15 +10,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from unifier.cli.output import EXIT_USAGE, Format, OutputOption, err, open_catalog, out, print_json, table, when
 from unifier.catalog import Catalog
+from unifier.cli.output import EXIT_USAGE, Format, OutputOption, err, open_catalog, out, print_json, table, when
 from unifier.config import load_files
 from unifier.duration import parse_duration
 from unifier.errors import NotFound
 from unifier.forecast import forecast
 from unifier.model import Run, RunKey, utcnow
 from unifier.plan import DEFAULT_MAX_FAN_OUT, Plan, build_plan, stored_triggers
-from unifier.triggers.store import get_firing
 from unifier.triggers.graph import (
     GraphTrigger,
     TriggerGraph,
@@ -29,6 +28,7 @@ from unifier.triggers.graph import (
     to_mermaid,
     to_text,
 )
+from unifier.triggers.store import get_firing
 
 FilesOption = Annotated[
     list[Path], typer.Option("--filename", "-f", help="YAML file or directory (repeatable)")]

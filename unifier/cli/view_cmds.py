@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from unifier.cli.output import (
-    Format, OutputOption, open_catalog, out, print_json, state_text, table, when,
+    Format,
+    OutputOption,
+    open_catalog,
+    out,
+    print_json,
+    state_text,
+    table,
+    when,
 )
 from unifier.duration import parse_duration
 from unifier.model import RunState, utcnow

@@ -9,10 +9,9 @@ entry point: users never see it in ``unifier adapters``).
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,14 +100,14 @@ class FakeAdapter(Adapter):
         raise NotFound(f"no job {native_id!r} in fake instance {self.instance}")
 
     def _run(self, fake: _FakeRun, now: float | None = None) -> Run:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         now = time.time() if now is None else now
         native = fake.native_state_at(now)
         state = map_state(self.state_map, native)
         started = fake.created + fake.queue_seconds
         ended = max(t for t in fake.transitions() if t <= now) if state.terminal else None
-        ts = lambda t: datetime.fromtimestamp(t, timezone.utc)  # noqa: E731
+        ts = lambda t: datetime.fromtimestamp(t, UTC)  # noqa: E731
         return Run(
             job=self.job_uri(fake.job), run_id=fake.run_id, state=state, native_state=native,
             queued_at=ts(fake.created), started_at=ts(started) if now >= started else None,

@@ -8,7 +8,6 @@ from typing import Any
 from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
 from unifier.errors import NotFound
 from unifier.model import Cause, CauseKind, Run, RunState, utcnow
-
 from unifier_shell import ShellSettings
 
 _RUNS: dict[str, dict[str, Any]] = {}

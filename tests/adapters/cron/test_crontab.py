@@ -1,6 +1,6 @@
 """Reading crontab files as cron does, and job ids that survive schedule edits."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from unifier.adapters.cron import crontab
 from unifier.model import RunState
@@ -138,13 +138,13 @@ def test_bad_unifier_name_is_reported():
 def test_next_runs_in_the_crontab_time_zone_once_through_the_dst_change():
     tab, _ = parse("CRON_TZ=Europe/Berlin\n30 2 * * * /usr/local/bin/backup\n")
     entry = tab.entries[0]
-    after = datetime(2026, 10, 24, 12, 0, tzinfo=timezone.utc)
+    after = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
     runs = next_runs(entry.schedule, entry.timezone, after=after, limit=3)
     # 25 Oct 2026: Berlin's 02:30 happens twice (CEST, then CET); cron runs it once
     assert runs == [
-        datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc),  # 02:30 CEST
-        datetime(2026, 10, 26, 1, 30, tzinfo=timezone.utc),  # 02:30 CET
-        datetime(2026, 10, 27, 1, 30, tzinfo=timezone.utc),
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),  # 02:30 CEST
+        datetime(2026, 10, 26, 1, 30, tzinfo=UTC),  # 02:30 CET
+        datetime(2026, 10, 27, 1, 30, tzinfo=UTC),
     ]
 
 
@@ -154,7 +154,7 @@ async def test_discover_builds_jobs_with_schedule_zone_and_next_run(make_adapter
     backup = jobs["backup"]
     assert backup.uri == "cron://hosts/backup"
     assert (backup.schedule, backup.timezone) == ("30 2 * * *", "Europe/Berlin")
-    assert backup.next_run_at is not None and backup.next_run_at > datetime.now(timezone.utc)
+    assert backup.next_run_at is not None and backup.next_run_at > datetime.now(UTC)
     assert backup.extra["line"] == 8 and backup.extra["wrapped"] is False
     reboot = next(j for j in jobs.values() if j.extra["at_reboot"])
     assert reboot.schedule is None and reboot.next_run_at is None

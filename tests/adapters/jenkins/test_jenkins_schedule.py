@@ -4,7 +4,7 @@ runs that match Jenkins' own (fixtures described in fixtures/README.md)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -35,7 +35,7 @@ JENKINS_CRONTAB_TEST = [
 
 
 def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
+    return datetime(*parts, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("seed", "spec", "start", "expected"), JENKINS_CRONTAB_TEST)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fake_jenkins import MULTIBRANCH, PIPELINE, FakeJenkins, Param
@@ -200,7 +200,7 @@ async def test_discovery_reads_parameters_timer_spec_and_next_run(fake_jenkins, 
     spec = resolve("TZ=Europe/Paris\nH 2 * * *", "nightly")
     assert nightly.extra["timer_spec"] == "TZ=Europe/Paris\nH 2 * * *"
     assert nightly.schedule == spec.lines[0] and nightly.timezone == "Europe/Paris"
-    assert nightly.next_run_at == spec.next_runs(datetime.now(timezone.utc))[0]
+    assert nightly.next_run_at == spec.next_runs(datetime.now(UTC))[0]
     hello = jobs["team/plain-hello"]
     assert hello.extra["parameters"] == [
         {"name": "greeting", "type": "StringParameterDefinition", "default": "hello"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -55,18 +55,18 @@ async def test_firing_id_parameter_makes_a_retry_after_restart_adopt_the_build(f
 
 
 async def test_without_firing_parameter_a_retry_adopts_by_user_parameters_and_time(fake_jenkins, make_adapter):
-    fired_at = datetime.now(timezone.utc)
+    fired_at = datetime.now(UTC)
     first = await make_adapter().trigger("team/plain-hello", {"greeting": "hi"}, "f-7", fired_at=fired_at)
     again = await make_adapter().trigger("team/plain-hello", {"greeting": "hi"}, "f-7", fired_at=fired_at)
     assert again.run_id == first.run_id and len(posts(fake_jenkins)) == 1
     # a later firing with the same parameters is not the earlier build
-    later = datetime.now(timezone.utc) + timedelta(seconds=10)
+    later = datetime.now(UTC) + timedelta(seconds=10)
     fresh = await make_adapter().trigger("team/plain-hello", {"greeting": "hi"}, "f-8", fired_at=later)
     assert fresh.run_id != first.run_id and len(posts(fake_jenkins)) == 2
 
 
 async def test_builds_of_other_users_or_other_parameters_are_not_adopted(fake_jenkins, make_adapter):
-    fired_at = datetime.now(timezone.utc) - timedelta(seconds=30)
+    fired_at = datetime.now(UTC) - timedelta(seconds=30)
     fake_jenkins.add_build("team/plain-hello", ago=10, params={"greeting": "hi", "dry_run": False}, user="alice")
     fake_jenkins.add_build("team/plain-hello", ago=5, params={"greeting": "bye", "dry_run": False}, user="unifier")
     run = await make_adapter().trigger("team/plain-hello", {"greeting": "hi"}, "f-9", fired_at=fired_at)
@@ -75,7 +75,7 @@ async def test_builds_of_other_users_or_other_parameters_are_not_adopted(fake_je
 
 async def test_two_firings_in_one_process_never_share_a_build(fake_jenkins, make_adapter):
     adapter = make_adapter()
-    fired_at = datetime.now(timezone.utc)
+    fired_at = datetime.now(UTC)
     a = await adapter.trigger("team/plain-hello", {"greeting": "hi"}, "f-a", fired_at=fired_at)
     b = await adapter.trigger("team/plain-hello", {"greeting": "hi"}, "f-b", fired_at=fired_at)
     assert a.run_id != b.run_id and len(posts(fake_jenkins)) == 2
@@ -83,7 +83,7 @@ async def test_two_firings_in_one_process_never_share_a_build(fake_jenkins, make
 
 async def test_a_retry_during_the_quiet_period_finds_the_queued_item(fake_jenkins, make_adapter):
     fake_jenkins.job("team/plain-hello").quiet_period = 1.0
-    fired_at = datetime.now(timezone.utc)
+    fired_at = datetime.now(UTC)
     first = await make_adapter(queue_wait=0).trigger("team/plain-hello", {"greeting": "hi"}, "f-q", fired_at=fired_at)
     assert (first.run_id, first.state, first.native_state) == ("queue-1", RunState.QUEUED, "QUEUED")
     again = await make_adapter(queue_wait=0).trigger("team/plain-hello", {"greeting": "hi"}, "f-q", fired_at=fired_at)

@@ -7,6 +7,7 @@ import os
 import uuid
 
 import pytest
+
 from unifier.adapters.kubernetes.adapter import KubernetesAdapter
 from unifier.adapters.kubernetes.settings import KubernetesSettings
 from unifier.testing.conformance import AdapterConformance

@@ -11,7 +11,7 @@ state of every kind of Job the job controller writes.
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -80,11 +80,11 @@ def test_state_of_each_recorded_job(fixture, native, state):
 
 def test_times_and_reasons_come_from_the_job():
     done = objects.run_from_job(recorded("job_complete.json"), JOB_URI)
-    assert done.queued_at == datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
-    assert done.started_at == datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
-    assert done.ended_at == datetime(2026, 11, 24, 2, 3, 41, tzinfo=timezone.utc)
+    assert done.queued_at == datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    assert done.started_at == datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    assert done.ended_at == datetime(2026, 11, 24, 2, 3, 41, tzinfo=UTC)
     failed = objects.run_from_job(recorded("job_deadline_exceeded.json"), JOB_URI)
-    assert failed.ended_at == datetime(2026, 11, 24, 4, 10, 2, tzinfo=timezone.utc)  # no completionTime
+    assert failed.ended_at == datetime(2026, 11, 24, 4, 10, 2, tzinfo=UTC)  # no completionTime
     assert failed.details["reason"] == "DeadlineExceeded"
 
 
@@ -304,8 +304,8 @@ async def test_discover_reads_schedule_time_zone_and_next_run(make_adapter):
         jobs = {j.native_id: j for j in await adapter.discover()}
     job = jobs["batch/nightly-report"]
     assert (job.schedule, job.timezone, job.paused) == ("0 3 * * *", "Europe/Berlin", False)
-    assert job.next_run_at == datetime(2030, 1, 11, 2, 0, tzinfo=timezone.utc)
-    assert jobs["batch/summer-report"].next_run_at == datetime(2030, 7, 11, 1, 0, tzinfo=timezone.utc)
+    assert job.next_run_at == datetime(2030, 1, 11, 2, 0, tzinfo=UTC)
+    assert jobs["batch/summer-report"].next_run_at == datetime(2030, 7, 11, 1, 0, tzinfo=UTC)
     assert job.url == "https://dash.example/#/cronjob/batch/nightly-report"
     assert job.description == "Nightly sales report"
     assert job.extra["concurrencyPolicy"] == "Forbid"

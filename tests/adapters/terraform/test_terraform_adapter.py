@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -204,7 +204,7 @@ async def test_apply_made_outside_unifier_appears_as_a_run(
     assert external.cause.kind == CauseKind.EXTERNAL
     assert external.details["serial"] == state["serial"]
     assert external.details["lineage"] == state["lineage"]
-    mtime = datetime.fromtimestamp((root / "terraform.tfstate").stat().st_mtime, timezone.utc)
+    mtime = datetime.fromtimestamp((root / "terraform.tfstate").stat().st_mtime, UTC)
     assert external.ended_at == external.started_at == mtime
     assert (await adapter.status("hello", external.run_id)).native_state == "applied-externally"
     assert f"serial {state['serial']}" in await adapter.logs("hello", external.run_id)
