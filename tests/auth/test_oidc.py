@@ -435,6 +435,15 @@ def test_many_threads_verify_at_once_with_one_fetch(provider, rsa_key):
     assert provider.requests == 1
 
 
+def test_key_urls_named_by_the_token_itself_are_never_fetched(provider, jwks_file, other_rsa_key):
+    """An attacker's token pointing at the attacker's own key set (jku, x5u) gains nothing."""
+    provider.publish(other_rsa_key.jwk())
+    verifier = OIDCVerifier(OIDCSettings(issuer=ISSUER, audience=AUDIENCE, jwks_file=jwks_file))
+    token = other_rsa_key.mint(headers={"jku": provider.url, "x5u": provider.url})
+    assert "unknown signing key" in refused(verifier, token)
+    assert provider.requests == 0
+
+
 def test_a_rewritten_jwks_file_is_read_again_for_a_new_kid(tmp_path, rsa_key, other_rsa_key):
     path = write_jwks(tmp_path / "jwks.json", rsa_key.jwk())
     clock = FakeClock()
