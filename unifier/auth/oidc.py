@@ -197,18 +197,19 @@ class OIDCVerifier:
 class JWKSCache:
     """The provider's signing keys by key id, fetched (or read) lazily, kept for
     ``jwks_cache_ttl``, fetched again early for an unknown key id (rate-limited).
-    When a fetch fails, the keys already held stay in use."""
+    When a fetch fails, the keys already held stay in use (an identity provider that is
+    down does not lock everybody out; its logins keep working until it is back)."""
 
     def __init__(self, settings: OIDCSettings, *, clock: Callable[[], float] = time.monotonic,
                  http: httpx.Client | None = None):
         self.settings = settings
         self._clock = clock
         self._http = http
-        self._lock = threading.Lock()  # one fetch at a time; readers of a fresh set never wait long
+        # one fetch at a time: verifications arriving meanwhile wait for it (http_timeout at most)
+        self._lock = threading.Lock()
         self._keys: dict[str, dict[str, Any]] | None = None  # kid ("" when absent) -> JWK
         self._fetched_at = 0.0
         self._attempted_at: float | None = None
-        self.fetches = 0  # fetch attempts so far, successful or not (observable rate limiting)
 
     def lookup(self, kid: str | None) -> dict[str, Any]:
         """The JWK a token's ``kid`` names: InvalidToken when the provider has no such key."""
@@ -241,7 +242,6 @@ class JWKSCache:
                 raise JWKSUnavailable("the identity provider's keys could not be read; retrying shortly")
             return False
         self._attempted_at = now
-        self.fetches += 1
         try:
             self._keys = _parse_jwks(self._read())
             self._fetched_at = now
