@@ -25,7 +25,7 @@ from unifier.duration import format_duration
 from unifier.errors import ConfigError, Problem
 from unifier.model import Job, JobRef, utcnow
 from unifier.triggers.graph import Cycle, GraphTrigger, TriggerGraph
-from unifier.triggers.store import list_triggers  # importing it registers the Trigger applier
+from unifier.triggers.store import list_triggers
 
 DEFAULT_MAX_FAN_OUT = 10
 

@@ -11,7 +11,8 @@ import pydot
 import pytest
 
 from tests.cli_helpers import run_cli
-from unifier.triggers.graph import GraphTrigger, TriggerGraph, to_dot, to_json, to_mermaid
+from unifier.triggers.graph import GraphTrigger, TriggerGraph
+from unifier.triggers.graph_formats import to_dot, to_json, to_mermaid
 from unifier.triggers.spec import TriggerSpec
 
 

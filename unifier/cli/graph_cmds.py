@@ -18,17 +18,10 @@ from unifier.errors import NotFound
 from unifier.forecast import forecast
 from unifier.model import Run, RunKey, utcnow
 from unifier.plan import DEFAULT_MAX_FAN_OUT, Plan, build_plan, stored_triggers
-from unifier.triggers.graph import (
-    GraphTrigger,
-    TriggerGraph,
-    dumps_json,
-    explain_run,
-    render_explanation,
-    to_dot,
-    to_mermaid,
-    to_text,
-)
+from unifier.triggers.graph import GraphTrigger, TriggerGraph
+from unifier.triggers.graph_formats import dumps_json, to_dot, to_mermaid, to_text
 from unifier.triggers.store import get_firing
+from unifier.triggers.why import explain_run, render_explanation
 
 FilesOption = Annotated[
     list[Path], typer.Option("--filename", "-f", help="YAML file or directory (repeatable)")]

@@ -32,7 +32,7 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from unifier.config.documents import Document, register_kind
+from unifier.config.documents import Document
 from unifier.duration import Duration
 from unifier.model import JobRef, RunState
 
@@ -148,5 +148,3 @@ def template_problem(source: str, upstream: set[str]) -> str | None:
                 return f"upstream[{arg.value!r}] is not one of this trigger's conditions"
     return None
 
-
-register_kind("Trigger", TriggerDocument, "when upstream jobs reach states, run downstream jobs")

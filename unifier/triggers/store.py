@@ -21,8 +21,8 @@ clears a run-time pause. A :class:`Firing` is one row of the ledger: the upstrea
 that caused it, its status (``pending`` until every action is issued, then ``issued``;
 ``failed`` when it can never be issued) and per action the downstream run started.
 
-Importing this module registers the ``Trigger`` applier, so ``unifier apply -f``
-creates, configures and prunes triggers.
+:data:`TRIGGER_APPLIER` is how ``unifier apply -f`` creates, configures and prunes
+triggers (listed in :mod:`unifier.kinds`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from unifier.apply import Applier, register_applier
+from unifier.apply import Applier
 from unifier.catalog import Catalog
 from unifier.catalog.tables import (
     FiringRow,
@@ -262,9 +262,9 @@ def _put(catalog: Catalog, item: Any) -> str:
                        spec_hash=item.spec_hash())
 
 
-register_applier(Applier(kind="Trigger", existing=_existing, put=_put, delete=delete_trigger))
+TRIGGER_APPLIER = Applier(kind="Trigger", existing=_existing, put=_put, delete=delete_trigger)
 
 __all__ = [
-    "Firing", "FiringAction", "StoredTrigger", "delete_trigger", "get_firing", "get_trigger",
+    "TRIGGER_APPLIER", "Firing", "FiringAction", "StoredTrigger", "delete_trigger", "get_firing", "get_trigger",
     "list_firings", "list_triggers", "pause_trigger", "put_trigger", "resume_trigger",
 ]
