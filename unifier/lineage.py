@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from unifier.model import PRODUCER, JobRef, RunEvent
+from unifier.model import JobRef, RunEvent
 
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 _RUN_ID_NAMESPACE = uuid.UUID("6f1c1f5e-3c9a-5d0e-9a51-4c5e2b7d8a10")

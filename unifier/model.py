@@ -16,13 +16,21 @@ import enum
 import importlib.metadata
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@overload
+def as_utc(value: datetime) -> datetime: ...
+
+
+@overload
+def as_utc(value: datetime | None) -> datetime | None: ...
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -34,7 +42,7 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
-class RunState(str, enum.Enum):
+class RunState(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -68,7 +76,7 @@ _RANK = {
 }
 
 
-class EventType(str, enum.Enum):
+class EventType(enum.StrEnum):
     """OpenLineage RunEvent.eventType."""
 
     START = "START"
@@ -191,7 +199,7 @@ class Job(_Model):
         )
 
 
-class CauseKind(str, enum.Enum):
+class CauseKind(enum.StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
     TRIGGER = "trigger"

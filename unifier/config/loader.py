@@ -104,7 +104,8 @@ def _validate_document(document: YamlDocument, problems: list[Problem]) -> Loade
     where = document.file
     data = document.data
     if not isinstance(data, dict):
-        problems.append(Problem(where, document.line, "a document must be a mapping with apiVersion, kind, metadata, spec"))
+        problems.append(Problem(where, document.line,
+                                "a document must be a mapping with apiVersion, kind, metadata, spec"))
         return None
     before = len(problems)
     if data.get("apiVersion") != API_VERSION:
