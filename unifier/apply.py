@@ -8,6 +8,7 @@ applied in, are listed in :mod:`unifier.kinds`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,6 +19,8 @@ from unifier.kinds import BUILTIN_KINDS
 
 if TYPE_CHECKING:
     from unifier.config.loader import ConfigSet, Loaded
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> list[C
             action = applier.put(catalog, item)
             changes.append(Change(kind, item.name, action, item.location))
             if action != "unchanged":
+                logger.info("%s/%s %s from %s", kind.lower(), item.name, action, item.location)
                 catalog.audit(f"apply.{action}", f"{kind.lower()}/{item.name}", {"source": item.location})
     if prune:
         named = {(d.kind, d.name) for d in config.documents}
@@ -99,6 +103,7 @@ def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> list[C
             for name in sorted(applier.existing(catalog)):
                 if (kind, name) not in named:
                     applier.delete(catalog, name)
+                    logger.info("%s/%s deleted (no longer in the files)", kind.lower(), name)
                     changes.append(Change(kind, name, "deleted"))
                     catalog.audit("apply.deleted", f"{kind.lower()}/{name}", {"prune": True})
     return changes

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -266,25 +266,24 @@ def _strongly_connected(nodes: Iterable[str], out: dict[str, list[Edge]]) -> lis
     on_stack: set[str] = set()
     stack: list[str] = []
     result: list[list[str]] = []
-    counter = 0
+    work: list[tuple[str, Iterator[str]]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        work.append((node, iter(sorted({e.downstream for e in out.get(node, ())}))))
+
     for root in nodes:
         if root in index:
             continue
-        work = [(root, iter(sorted({e.downstream for e in out.get(root, ())})))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
+        visit(root)
         while work:
             node, children = work[-1]
             advanced = False
             for child in children:
                 if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted({e.downstream for e in out.get(child, ())}))))
+                    visit(child)
                     advanced = True
                     break
                 if child in on_stack:
