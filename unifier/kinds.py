@@ -15,7 +15,9 @@ instances' jobs) and, reversed, the order ``apply --prune`` deletes in.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,8 +50,8 @@ BUILTIN_KINDS: tuple[Kind, ...] = (
          "when upstream jobs reach states, run downstream jobs"),
 )
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in BUILTIN_KINDS}
-"""The same table by name (read-only by convention: change :data:`BUILTIN_KINDS`)."""
+KINDS: Mapping[str, Kind] = MappingProxyType({kind.name: kind for kind in BUILTIN_KINDS})
+"""The same table by name, read-only: a kind is added to :data:`BUILTIN_KINDS`, never here."""
 
 
 def _resolve(path: str) -> Any:

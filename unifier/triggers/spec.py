@@ -40,6 +40,8 @@ TEMPLATE_NAMES = frozenset({"upstream", "trigger", "firing_id", "now"})
 """upstream[URI] -> {job, run_id, state, native_state, started_at, ended_at, parameters, details};
 trigger -> the trigger's name; firing_id -> this firing's id; now -> firing time (UTC ISO)."""
 
+# Shared by every catalog and thread: it is configured here once and never changed after
+# (Jinja's rule for sharing an environment); it holds no state of any trigger or run.
 template_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 
 
