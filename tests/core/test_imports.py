@@ -1,10 +1,11 @@
 """The package imports without cycles: any module can be the first one imported.
 
-A cycle between modules makes the import order matter (``import unifier.triggers.spec``
-alone used to fail while ``import unifier.config`` first worked). The static check reads
-every module's import-time imports (top level and class bodies; not function bodies nor
-``if TYPE_CHECKING:``) and finds strongly connected groups; the dynamic check imports
-the modules that once formed cycles, each alone in a fresh interpreter.
+A cycle between modules makes the import order matter: whether a module imports depends
+on which of the cycle was imported first and on where in each file the imports stand.
+The static check reads every module's import-time imports (top level, class bodies and
+the bodies of the module's functions it calls at top level; not other function bodies
+nor ``if TYPE_CHECKING:``) and finds strongly connected groups; the dynamic check
+imports the modules that once formed cycles, each alone in a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -43,12 +44,23 @@ def _is_type_checking(node: ast.stmt) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
+def _called_at_import(node: ast.stmt, functions: dict[str, ast.FunctionDef]) -> list[ast.stmt]:
+    """The body of a module's own function called by a top-level statement
+    (``_load_core_kinds()``): its imports run at import time too."""
+    call = node.value if isinstance(node, ast.Expr) else None
+    if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in functions:
+        return functions[call.func.id].body
+    return []
+
+
 def _import_time_statements(body: list[ast.stmt]) -> list[ast.stmt]:
     out: list[ast.stmt] = []
+    functions = {n.name: n for n in body if isinstance(n, ast.FunctionDef)}
     for node in body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or _is_type_checking(node):
             continue
         out.append(node)
+        out += _import_time_statements(_called_at_import(node, functions))
         for field in ("body", "orelse", "finalbody", "handlers"):
             inner = getattr(node, field, None)
             if isinstance(inner, list):
