@@ -22,9 +22,9 @@ import heapq
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from unifier.triggers.spec import TriggerSpec
+from unifier.triggers.spec import TriggerDocument, TriggerSpec
 
 if TYPE_CHECKING:
     from unifier.config.loader import ConfigSet, Loaded
@@ -49,7 +49,8 @@ class GraphTrigger:
     @classmethod
     def from_loaded(cls, item: Loaded) -> GraphTrigger:
         """From a :class:`~unifier.config.Loaded` Trigger document."""
-        spec: TriggerSpec = item.model.spec  # type: ignore[attr-defined]
+        assert isinstance(item.model, TriggerDocument)  # the loader validated it as one
+        spec = item.model.spec
         return cls(item.name, spec, item.location, spec.paused)
 
     @classmethod
@@ -79,6 +80,9 @@ class Cycle:
     def __str__(self) -> str:
         path = " -> ".join((*self.jobs, self.jobs[0]))
         return f"cycle: {path} (triggers {', '.join(self.triggers)})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"jobs": list(self.jobs), "triggers": list(self.triggers), "text": str(self)}
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,7 @@ def to_json(graph: TriggerGraph, known_jobs: set[str] | None = None) -> dict[str
                       "upstream": [c.job for c in t.spec.when.conditions],
                       "downstream": unique(a.job for a in t.spec.then)}
                      for t in graph.triggers.values()],
-        "cycles": [{"jobs": list(c.jobs), "triggers": list(c.triggers), "text": str(c)}
-                   for c in graph.cycles()],
+        "cycles": [c.to_json() for c in graph.cycles()],
     }
 
 
