@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from unifier.kinds import BUILTIN_KINDS
+from unifier.triggers.graph import strongly_connected
 
 ROOT = Path(__file__).resolve().parents[2]
 # the installed layout: catalog/ and adapters/ are sub-packages of unifier
@@ -98,37 +99,8 @@ def _imported(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    groups: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for child in sorted(graph[node]):
-            if child not in index:
-                visit(child)
-                low[node] = min(low[node], low[child])
-            elif child in on_stack:
-                low[node] = min(low[node], index[child])
-        if low[node] == index[node]:
-            group = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                group.append(member)
-                if member == node:
-                    break
-            if len(group) > 1:
-                groups.append(sorted(group))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return groups
+    """Groups of modules that import each other (the trigger graph's own algorithm)."""
+    return sorted(g for g in strongly_connected(sorted(graph), lambda m: graph.get(m, ())) if len(g) > 1)
 
 
 def test_no_module_imports_itself_back():

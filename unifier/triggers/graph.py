@@ -173,10 +173,13 @@ class TriggerGraph:
             found.append(self._shortest_cycle(start, members))
         return sorted(found, key=lambda c: c.jobs)
 
+    def _successors(self, job: str) -> list[str]:
+        return [e.downstream for e in self._out.get(job, ())]
+
     def _looping_components(self) -> list[list[str]]:
         """Strongly connected groups of jobs that loop (more than one job, or a self-loop)."""
         if self._loops is None:
-            self._loops = [c for c in _strongly_connected(self.nodes, self._out)
+            self._loops = [c for c in strongly_connected(self.nodes, self._successors)
                            if len(c) > 1 or any(e.downstream == c[0] for e in self._out.get(c[0], ()))]
         return self._loops
 
@@ -263,8 +266,10 @@ def unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _strongly_connected(nodes: Iterable[str], out: dict[str, list[Edge]]) -> list[list[str]]:
-    """Tarjan's algorithm, iterative (trigger sets can be large; no recursion limit)."""
+def strongly_connected(nodes: Iterable[str], successors: Callable[[str], Iterable[str]]) -> list[list[str]]:
+    """The strongly connected groups of a directed graph, each sorted, a group listed
+    before the groups that reach it. Tarjan's algorithm, iterative (trigger sets can be
+    large; no recursion limit)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     on_stack: set[str] = set()
@@ -276,7 +281,7 @@ def _strongly_connected(nodes: Iterable[str], out: dict[str, list[Edge]]) -> lis
         index[node] = low[node] = len(index)
         stack.append(node)
         on_stack.add(node)
-        work.append((node, iter(sorted({e.downstream for e in out.get(node, ())}))))
+        work.append((node, iter(sorted(set(successors(node))))))
 
     for root in nodes:
         if root in index:
