@@ -7,9 +7,16 @@ this module imports nothing of unifier, so the loader, ``apply`` and the modules
 define kinds can all use the table without an import cycle, and validating a file
 does not load the catalog.
 
-Adding a kind is one line in :data:`BUILTIN_KINDS`. Its place in the table is the
-order ``apply`` writes in (a kind after the kinds its objects name: triggers name
-instances' jobs) and, reversed, the order ``apply --prune`` deletes in.
+Adding a kind is one line in :data:`BUILTIN_KINDS`, e.g. ::
+
+    Kind("Retention", "unifier.retention.spec:RetentionDocument",
+         "unifier.retention.store:RETENTION_APPLIER", "how long runs and events are kept"),
+
+where the document model subclasses :class:`unifier.config.documents.Document` with
+``kind: Literal["Retention"]`` and the applier is an :class:`unifier.apply.Applier`.
+Its place in the table is the order ``apply`` writes in (a kind after the kinds its
+objects name: triggers name instances' jobs) and, reversed, the order
+``apply --prune`` deletes in. A test checks every entry resolves and agrees on its name.
 """
 
 from __future__ import annotations
