@@ -13,15 +13,24 @@ so events export without translation.
 from __future__ import annotations
 
 import enum
+import importlib.metadata
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@overload
+def as_utc(value: datetime) -> datetime: ...
+
+
+@overload
+def as_utc(value: datetime | None) -> datetime | None: ...
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -33,7 +42,7 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
-class RunState(str, enum.Enum):
+class RunState(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -67,7 +76,7 @@ _RANK = {
 }
 
 
-class EventType(str, enum.Enum):
+class EventType(enum.StrEnum):
     """OpenLineage RunEvent.eventType."""
 
     START = "START"
@@ -190,7 +199,7 @@ class Job(_Model):
         )
 
 
-class CauseKind(str, enum.Enum):
+class CauseKind(enum.StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
     TRIGGER = "trigger"
@@ -251,6 +260,19 @@ class Run(_Model):
         return self.ended_at or self.started_at or self.queued_at
 
 
+def _producer_uri() -> str:
+    """This unifier as an OpenLineage producer: a URI naming the package and its version,
+    as OpenLineage asks ("a URI identifying the producer of this metadata")."""
+    try:
+        version = importlib.metadata.version("unifier")
+    except importlib.metadata.PackageNotFoundError:  # imported from a checkout that was never installed
+        version = "0+unknown"
+    return f"https://pypi.org/project/unifier/{version}/"
+
+
+PRODUCER = _producer_uri()
+
+
 class RunEvent(_Model):
     """OpenLineage-shaped record of one state change of one run attempt."""
 
@@ -261,7 +283,8 @@ class RunEvent(_Model):
     attempt: int = 1
     state: RunState
     native_state: str | None = None
-    producer: str = "https://github.com/unifier/unifier"
+    producer: str = Field(default_factory=lambda: PRODUCER,
+                          description="the software that recorded the event (OpenLineage's producer)")
 
 
 class Health(_Model):

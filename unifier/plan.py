@@ -25,7 +25,7 @@ from unifier.duration import format_duration
 from unifier.errors import ConfigError, Problem
 from unifier.model import Job, JobRef, utcnow
 from unifier.triggers.graph import Cycle, GraphTrigger, TriggerGraph
-from unifier.triggers.store import list_triggers  # importing it registers the Trigger applier
+from unifier.triggers.store import list_triggers
 
 DEFAULT_MAX_FAN_OUT = 10
 
@@ -71,7 +71,7 @@ class Plan:
             "changes": [{"kind": c.kind, "name": c.name, "action": c.action, "source": c.source}
                         for c in self.changes],
             "refused": self.refused,
-            "cycles": [{"jobs": list(c.jobs), "triggers": list(c.triggers), "text": str(c)} for c in self.cycles],
+            "cycles": [c.to_json() for c in self.cycles],
             "warnings": [{"kind": w.kind, "subject": w.subject, "message": w.message, "location": w.location}
                          for w in self.warnings],
             "estimates": [{"trigger": e.trigger, "mode": e.mode, "paused": e.paused,

@@ -124,8 +124,8 @@ def test_validate_refuses_bad_file_with_file_line_reason(tmp_path, case):
     path = write(tmp_path, text)
     result = run_cli("validate", "-f", str(path))
     assert result.exit_code == 2, result
-    problems = [l for l in result.stderr.splitlines() if l.startswith(f"{path}:")]
-    assert any(l.startswith(f"{path}:{line}: ") and reason in l for l in problems), result.stderr
+    problems = [text for text in result.stderr.splitlines() if text.startswith(f"{path}:")]
+    assert any(text.startswith(f"{path}:{line}: ") and reason in text for text in problems), result.stderr
 
 
 def digest(path: Path) -> str:

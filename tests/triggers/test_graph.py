@@ -11,7 +11,8 @@ import pydot
 import pytest
 
 from tests.cli_helpers import run_cli
-from unifier.triggers.graph import GraphTrigger, TriggerGraph, to_dot, to_json, to_mermaid
+from unifier.triggers.graph import GraphTrigger, TriggerGraph
+from unifier.triggers.graph_formats import to_dot, to_json, to_mermaid
 from unifier.triggers.spec import TriggerSpec
 
 
@@ -48,7 +49,8 @@ CHAIN = [
 
 def test_edges_are_upstream_to_downstream_labelled_by_trigger():
     graph = TriggerGraph(CHAIN)
-    assert ("airflow://prod/a", "jenkins://ci/b", "t-ab") in {(e.upstream, e.downstream, e.trigger) for e in graph.edges}
+    edges = {(e.upstream, e.downstream, e.trigger) for e in graph.edges}
+    assert ("airflow://prod/a", "jenkins://ci/b", "t-ab") in edges
     # t-ce waits for two jobs: one edge from each
     assert {(e.upstream, e.trigger) for e in graph.upstream_edges("kubernetes://k/batch/e")} == {
         ("terraform://infra/c", "t-ce"), ("cron://h/d", "t-ce")}

@@ -22,7 +22,8 @@ from unifier.duration import parse_duration
 from unifier.model import RunState, utcnow
 from unifier.plan import stored_triggers
 from unifier.status import InstanceRow, instance_rows, status_rows
-from unifier.triggers.graph import TriggerGraph, to_json
+from unifier.triggers.graph import TriggerGraph
+from unifier.triggers.graph_formats import to_json
 from unifier.triggers.store import (
     Firing,
     StoredTrigger,

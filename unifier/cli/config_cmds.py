@@ -11,6 +11,7 @@ import typer
 from unifier.apply import apply, plan_apply
 from unifier.cli.output import EXIT_USAGE, Format, OutputOption, err, open_catalog, out, print_json
 from unifier.config import file_schema, load_files
+from unifier.plan import refuse_cycles
 from unifier.plugins import adapter_registry
 
 FilesOption = Annotated[
@@ -40,8 +41,7 @@ def apply_cmd(
     """Create, update or leave unchanged what the files declare (all or nothing)."""
     config = load_files(files)  # refuses the whole set before the catalog is even opened
     catalog = open_catalog()
-    from unifier.plan import refuse_cycles  # as `unifier plan` does: a cyclic trigger set is refused
-    refuse_cycles(catalog, config, prune=prune)
+    refuse_cycles(catalog, config, prune=prune)  # as `unifier plan` does: a cyclic trigger set is refused
     changes = (plan_apply if dry_run else apply)(catalog, config, prune=prune)
     if output == Format.json:
         print_json([{"kind": c.kind, "name": c.name, "action": c.action} for c in changes])

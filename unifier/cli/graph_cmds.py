@@ -18,17 +18,10 @@ from unifier.errors import NotFound
 from unifier.forecast import forecast
 from unifier.model import Run, RunKey, utcnow
 from unifier.plan import DEFAULT_MAX_FAN_OUT, Plan, build_plan, stored_triggers
-from unifier.triggers.graph import (
-    GraphTrigger,
-    TriggerGraph,
-    dumps_json,
-    explain_run,
-    render_explanation,
-    to_dot,
-    to_mermaid,
-    to_text,
-)
+from unifier.triggers.graph import GraphTrigger, TriggerGraph
+from unifier.triggers.graph_formats import dumps_json, to_dot, to_mermaid, to_text
 from unifier.triggers.store import get_firing
+from unifier.triggers.why import explain_run, render_explanation
 
 FilesOption = Annotated[
     list[Path], typer.Option("--filename", "-f", help="YAML file or directory (repeatable)")]
@@ -37,7 +30,7 @@ OptionalFiles = Annotated[
     typer.Option("--filename", "-f", help="read triggers from these files instead of the catalog")]
 
 
-class GraphFormat(str, enum.Enum):
+class GraphFormat(enum.StrEnum):
     text = "text"
     dot = "dot"
     mermaid = "mermaid"
@@ -66,7 +59,8 @@ def _rate(value: float | None) -> str:
 def plan(
     files: FilesOption,
     prune: Annotated[bool, typer.Option(help="as `apply --prune`: delete what the files no longer name")] = False,
-    max_fan_out: Annotated[int, typer.Option(help="warn when one job starts more jobs than this")] = DEFAULT_MAX_FAN_OUT,
+    max_fan_out: Annotated[
+        int, typer.Option(help="warn when one job starts more jobs than this")] = DEFAULT_MAX_FAN_OUT,
     output: OutputOption = Format.table,
 ) -> None:
     """Show what `apply` would change and what the resulting triggers would do; write nothing.
@@ -103,7 +97,8 @@ def _print_plan(result: Plan) -> None:
 
 def graph(
     files: OptionalFiles = None,
-    output: Annotated[GraphFormat, typer.Option("--output", "-o", help="text, dot, mermaid or json")] = GraphFormat.text,
+    output: Annotated[
+        GraphFormat, typer.Option("--output", "-o", help="text, dot, mermaid or json")] = GraphFormat.text,
 ) -> None:
     """Draw the cross-tool dependency graph of the triggers (stored, or from files)."""
     catalog = None if files else open_catalog()
@@ -136,7 +131,8 @@ def impact(
         err.print(f"nothing is triggered by {uri}")
         return
     table(["DEPTH", "JOB", "VIA"],
-          [(i.depth, i.job, escape(" -> ".join([i.path[0].upstream, *(f"[{e.trigger}] {e.downstream}" for e in i.path)])))
+          [(i.depth, i.job, escape(" -> ".join([i.path[0].upstream,
+                                                *(f"[{e.trigger}] {e.downstream}" for e in i.path)])))
            for i in reached])
 
 

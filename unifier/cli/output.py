@@ -32,7 +32,7 @@ if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 colu
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     table = "table"
     json = "json"
     wide = "wide"
@@ -47,6 +47,9 @@ STATE_STYLE = {
 }
 
 
+# The catalogs the running command opened, closed by main() when it ends. Typer's
+# vendored click offers no public current context to hang them on; commands that took
+# `ctx: typer.Context` could own them instead.
 _open: list[Catalog] = []
 
 

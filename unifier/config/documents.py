@@ -14,13 +14,13 @@ the adapter named in ``spec.adapter``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from unifier.duration import Duration
+from unifier.kinds import BUILTIN_KINDS
 from unifier.model import NAME_RE
 from unifier.secrets import SecretRef
 
@@ -64,34 +64,16 @@ class InstanceDocument(Document):
     spec: InstanceSpec
 
 
-@dataclass(frozen=True)
-class DocumentKind:
-    """A kind of document the loader accepts; more kinds register with :func:`register_kind`."""
-
-    name: str
-    model: type[Document]
-    description: str = ""
-
-
-KINDS: dict[str, DocumentKind] = {}
-
-
-def register_kind(name: str, model: type[Document], description: str = "") -> None:
-    KINDS[name] = DocumentKind(name, model, description)
-
-
-register_kind("Instance", InstanceDocument, "a connection to one tool")
-
-
 def instance_models(adapters: dict[str, type[BaseModel]]) -> list[type[BaseModel]]:
     """One Instance document model per adapter, with ``config`` typed by its settings."""
-    models = []
+    models: list[type[BaseModel]] = []
     for kind, settings in sorted(adapters.items()):
         suffix = "".join(part.capitalize() for part in kind.replace("-", "_").split("_"))
+        adapter_name: Any = Literal[kind]  # a type built at run time: one literal per adapter
         spec = create_model(
             f"{suffix}InstanceSpec",
             __base__=InstanceSpec,
-            adapter=(Literal[kind], Field(description=f"the {kind} adapter")),  # type: ignore[valid-type]
+            adapter=(adapter_name, Field(description=f"the {kind} adapter")),
             config=(settings, Field(description=f"settings of the {kind} adapter")),
         )
         models.append(create_model(f"{suffix}Instance", __base__=InstanceDocument, spec=(spec, ...)))
@@ -100,20 +82,10 @@ def instance_models(adapters: dict[str, type[BaseModel]]) -> list[type[BaseModel
 
 def file_schema(adapters: dict[str, type[BaseModel]]) -> dict[str, Any]:
     """The JSON Schema of one document of a unifier configuration file."""
-    from pydantic import TypeAdapter
-
     members: list[Any] = instance_models(adapters)
-    members += [k.model for name, k in sorted(KINDS.items()) if name != "Instance"]
-    union = Union[tuple(members)] if len(members) > 1 else members[0]  # noqa: UP007
+    members += [kind.model for kind in sorted(BUILTIN_KINDS, key=lambda k: k.name) if kind.name != "Instance"]
+    union: Any = Union[tuple(members)] if len(members) > 1 else members[0]  # noqa: UP007
     schema = TypeAdapter(union).json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "unifier configuration document (apiVersion unifier/v1)"
     return schema
-
-
-def _load_core_kinds() -> None:
-    """Kinds defined outside this module register on import."""
-    import unifier.triggers.spec  # noqa: F401
-
-
-_load_core_kinds()

@@ -20,10 +20,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from unifier import secrets
-from unifier.config.documents import API_VERSION, KINDS, Document, InstanceDocument
+from unifier.config.documents import API_VERSION, Document, InstanceDocument
 from unifier.config.yamlfile import Document as YamlDocument
 from unifier.config.yamlfile import read_documents
 from unifier.errors import ConfigError, PluginError, Problem
+from unifier.kinds import KINDS
 from unifier.plugins import adapter_registry
 
 
@@ -103,7 +104,8 @@ def _validate_document(document: YamlDocument, problems: list[Problem]) -> Loade
     where = document.file
     data = document.data
     if not isinstance(data, dict):
-        problems.append(Problem(where, document.line, "a document must be a mapping with apiVersion, kind, metadata, spec"))
+        problems.append(Problem(where, document.line,
+                                "a document must be a mapping with apiVersion, kind, metadata, spec"))
         return None
     before = len(problems)
     if data.get("apiVersion") != API_VERSION:

@@ -36,12 +36,15 @@ def upstream_context(catalog: Catalog, runs: list[RunKey]) -> dict[str, dict[str
     return upstream
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 def _run_view(run: Run) -> dict[str, Any]:
-    iso = lambda t: t.isoformat() if t else None
     return {
         "job": run.job, "run_id": run.run_id, "state": run.state.value,
-        "native_state": run.native_state, "started_at": iso(run.started_at),
-        "ended_at": iso(run.ended_at), "parameters": dict(run.parameters),
+        "native_state": run.native_state, "started_at": _iso(run.started_at),
+        "ended_at": _iso(run.ended_at), "parameters": dict(run.parameters),
         "details": dict(run.details),
     }
 

@@ -32,7 +32,7 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from unifier.config.documents import Document, register_kind
+from unifier.config.documents import Document
 from unifier.duration import Duration
 from unifier.model import JobRef, RunState
 
@@ -40,6 +40,8 @@ TEMPLATE_NAMES = frozenset({"upstream", "trigger", "firing_id", "now"})
 """upstream[URI] -> {job, run_id, state, native_state, started_at, ended_at, parameters, details};
 trigger -> the trigger's name; firing_id -> this firing's id; now -> firing time (UTC ISO)."""
 
+# Shared by every catalog and thread: it is configured here once and never changed after
+# (Jinja's rule for sharing an environment); it holds no state of any trigger or run.
 template_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 
 
@@ -148,5 +150,3 @@ def template_problem(source: str, upstream: set[str]) -> str | None:
                 return f"upstream[{arg.value!r}] is not one of this trigger's conditions"
     return None
 
-
-register_kind("Trigger", TriggerDocument, "when upstream jobs reach states, run downstream jobs")

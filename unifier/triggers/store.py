@@ -21,21 +21,23 @@ clears a run-time pause. A :class:`Firing` is one row of the ledger: the upstrea
 that caused it, its status (``pending`` until every action is issued, then ``issued``;
 ``failed`` when it can never be issued) and per action the downstream run started.
 
-Importing this module registers the ``Trigger`` applier, so ``unifier apply -f``
-creates, configures and prunes triggers.
+:data:`TRIGGER_APPLIER` is how ``unifier apply -f`` creates, configures and prunes
+triggers (listed in :mod:`unifier.kinds`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
-from unifier.apply import Applier, register_applier
+from unifier.apply import Applier
 from unifier.catalog import Catalog
 from unifier.catalog.tables import (
     FiringRow,
@@ -47,6 +49,11 @@ from unifier.catalog.tables import (
 from unifier.errors import NotFound
 from unifier.model import RunKey, as_utc, utcnow
 from unifier.triggers.spec import TriggerSpec
+
+if TYPE_CHECKING:
+    from unifier.config.loader import Loaded
+
+logger = logging.getLogger(__name__)
 
 DECLARED_PAUSE = "paused in its spec (spec.paused: true)"
 
@@ -127,10 +134,14 @@ def list_triggers(catalog: Catalog, names: list[str] | None = None) -> list[Stor
 
 def get_trigger(catalog: Catalog, name: str) -> StoredTrigger:
     with catalog.session() as s:
-        row = s.get(TriggerRow, name)
-        if row is None:
-            raise NotFound(f"no trigger named {name!r} (see `unifier triggers`)")
-        return _stored(row)
+        return _stored(_trigger_row(s, name))
+
+
+def _trigger_row(s: Session, name: str) -> TriggerRow:
+    row = s.get(TriggerRow, name)
+    if row is None:
+        raise NotFound(f"no trigger named {name!r} (see `unifier triggers`)")
+    return row
 
 
 def put_trigger(catalog: Catalog, name: str, spec: dict[str, Any] | TriggerSpec, *,
@@ -164,7 +175,7 @@ def put_trigger(catalog: Catalog, name: str, spec: dict[str, Any] | TriggerSpec,
         return action
 
 
-def _index_upstreams(s: Any, name: str, spec: TriggerSpec) -> None:
+def _index_upstreams(s: Session, name: str, spec: TriggerSpec) -> None:
     states: dict[str, set[str]] = {}
     for condition in spec.when.conditions:
         states.setdefault(condition.job, set()).update(st.value for st in condition.state)
@@ -186,22 +197,20 @@ def delete_trigger(catalog: Catalog, name: str) -> None:
 
 def pause_trigger(catalog: Catalog, name: str, reason: str) -> None:
     with catalog.session() as s:
-        row = s.get(TriggerRow, name)
-        if row is None:
-            raise NotFound(f"no trigger named {name!r} (see `unifier triggers`)")
+        row = _trigger_row(s, name)
         row.paused, row.paused_reason, row.updated_at = True, reason, utcnow()
+    logger.info("trigger %s paused: %s", name, reason)
 
 
 def resume_trigger(catalog: Catalog, name: str) -> bool:
     """Clear a run-time pause; the trigger then fires for runs that waited meanwhile."""
     with catalog.session() as s:
-        row = s.get(TriggerRow, name)
-        if row is None:
-            raise NotFound(f"no trigger named {name!r} (see `unifier triggers`)")
+        row = _trigger_row(s, name)
         if not row.paused:
             return False
         row.paused, row.paused_reason, row.updated_at, row.dirty = False, None, utcnow(), True
-        return True
+    logger.info("trigger %s resumed", name)
+    return True
 
 
 def _stored(row: TriggerRow) -> StoredTrigger:
@@ -257,14 +266,14 @@ def _existing(catalog: Catalog) -> dict[str, str]:
         return dict(s.execute(select(TriggerRow.name, TriggerRow.spec_hash)).all())
 
 
-def _put(catalog: Catalog, item: Any) -> str:
+def _put(catalog: Catalog, item: Loaded) -> str:
     return put_trigger(catalog, item.name, item.stored_spec(), source=item.location,
                        spec_hash=item.spec_hash())
 
 
-register_applier(Applier(kind="Trigger", existing=_existing, put=_put, delete=delete_trigger))
+TRIGGER_APPLIER = Applier(kind="Trigger", existing=_existing, put=_put, delete=delete_trigger)
 
 __all__ = [
-    "Firing", "FiringAction", "StoredTrigger", "delete_trigger", "get_firing", "get_trigger",
+    "TRIGGER_APPLIER", "Firing", "FiringAction", "StoredTrigger", "delete_trigger", "get_firing", "get_trigger",
     "list_firings", "list_triggers", "pause_trigger", "put_trigger", "resume_trigger",
 ]
