@@ -54,12 +54,13 @@ class CatalogAudit:
 
     def _write(self, call: ToolCall) -> None:
         catalog = self._catalog_factory()
+        redactor = redactor_for(catalog)
         detail: dict[str, Any] = {"tool": call.tool, "outcome": call.outcome, "transport": call.transport,
-                                  "arguments": redactor_for(catalog).for_audit(call.arguments)}
+                                  "arguments": redactor.for_audit(call.arguments)}
         if call.agent.acting_for:
             detail["acting_for"] = call.agent.acting_for  # as the agent said: recorded, not trusted
         if call.error:
-            detail["error"] = call.error
+            detail["error"] = redactor.text(call.error)
         if call.source:
             detail["source"] = call.source
         detail.update(call.extra)

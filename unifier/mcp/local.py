@@ -84,12 +84,12 @@ class LocalControlPlane:
 
         def work(catalog: Catalog) -> list[JSON]:
             found = []
+            redactor = redactor_for(catalog)
             for job in catalog.list_jobs(instance):
                 if not agent.scope.allows(job.uri) or kind and job.kind != kind:
                     continue
-                text = " ".join([job.uri, job.name, job.description or "", job.owner or "", *job.tags]).lower()
-                if needle in text:
-                    found.append(views.job_brief(job))
+                if needle in views.searchable_text(job, redactor):
+                    found.append(views.job_brief(job, redactor))
             return found
 
         return await self._off_loop(work)
@@ -99,7 +99,7 @@ class LocalControlPlane:
             found = catalog.get_job(_in_scope(agent, job))
             graph = views.scoped_graph(stored_triggers(catalog), agent.scope)
             recent = catalog.list_runs(job=job, limit=5)
-            return {"job": views.job_full(found),
+            return {"job": views.job_full(found, redactor_for(catalog)),
                     "recent_runs": [views.run_brief(r, agent.scope) for r in recent],
                     "triggered_by": [{"trigger": e.trigger, "upstream": e.upstream, "states": list(e.states)}
                                      for e in graph.upstream_edges(job)],

@@ -61,21 +61,28 @@ def run_full(run: Run, scope: Scope, redactor: Redactor) -> dict[str, Any]:
     return view
 
 
-def job_brief(job: Job) -> dict[str, Any]:
+def job_brief(job: Job, redactor: Redactor) -> dict[str, Any]:
+    # a job's command line (cron's description) may hold a password the configuration references
     view: dict[str, Any] = {"uri": job.uri, "name": job.name, "kind": job.kind, "schedule": job.schedule,
                             "paused": job.paused}
     if job.owner:
         view["owner"] = job.owner
     if job.description:
-        view["description"] = _short(job.description)
+        view["description"] = _short(redactor.text(job.description))
     if job.tags:
-        view["tags"] = job.tags
+        view["tags"] = redactor.value(job.tags)
     return view
 
 
-def job_full(job: Job) -> dict[str, Any]:
-    return {**job_brief(job), "description": job.description, "timezone": job.timezone, "url": job.url,
-            "next_run_at": _iso(job.next_run_at), "native_id": job.native_id, "instance": job.instance}
+def job_full(job: Job, redactor: Redactor) -> dict[str, Any]:
+    return {**job_brief(job, redactor), "description": redactor.value(job.description), "timezone": job.timezone,
+            "url": job.url, "next_run_at": _iso(job.next_run_at), "native_id": job.native_id,
+            "instance": job.instance}
+
+
+def searchable_text(job: Job, redactor: Redactor) -> str:
+    """What search_jobs matches, secrets masked: a search must not confirm a secret's value."""
+    return redactor.text(" ".join([job.uri, job.name, job.description or "", job.owner or "", *job.tags])).lower()
 
 
 def explanation_view(node: Explanation, scope: Scope) -> dict[str, Any]:
