@@ -12,12 +12,13 @@ reach a local unifier's /mcp through a hostile domain name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from unifier.catalog import Catalog
 from unifier.mcp.audit import CatalogAudit
@@ -42,30 +43,35 @@ def _server(catalog_factory: Callable[[], Catalog], identify: Identify | None, s
                              audit=CatalogAudit(catalog_factory), requester=requester, settings=settings)
 
 
+class StatelessMCPEndpoint:
+    """The ASGI endpoint of ``/mcp``. Each request gets a short-lived session manager of
+    its own, so the endpoint works whether or not the hosting server runs lifespan
+    events (``unifier serve`` runs uvicorn with lifespan off) and holds no task group
+    between requests."""
+
+    def __init__(self, server: GovernedMCPServer, host: str = "127.0.0.1"):
+        self.server = server
+        self.host = host
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self.server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True,
+                                              json_response=True, host=self.host)
+        async with app.router.lifespan_context(app):
+            await app(scope, receive, send)
+
+
 def create_mcp_app(catalog_factory: Callable[[], Catalog], *, identify: Identify | None = None,
                    settings: MCPSettings | None = None, requester: ControlPlaneRequester | None = None,
                    host: str = "127.0.0.1") -> Starlette:
-    """A standalone ASGI app serving MCP at ``/mcp`` (its lifespan runs the sessions)."""
-    server = _server(catalog_factory, identify, settings, requester)
-    return server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, json_response=True,
-                                      host=host)
+    """A standalone ASGI app serving MCP at ``/mcp``."""
+    endpoint = StatelessMCPEndpoint(_server(catalog_factory, identify, settings, requester), host)
+    return Starlette(routes=[Route(MCP_PATH, endpoint=endpoint)])
 
 
 def mount_mcp(app: FastAPI, catalog_factory: Callable[[], Catalog], *, identify: Identify | None = None,
               settings: MCPSettings | None = None, requester: ControlPlaneRequester | None = None,
               host: str = "127.0.0.1") -> None:
-    """Serve MCP at ``/mcp`` on ``app``, next to the HTTP API; the app's lifespan
-    starts and stops the MCP session manager."""
-    server = _server(catalog_factory, identify, settings, requester)
-    mcp_app = server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True,
-                                         json_response=True, host=host)
-    # the route itself (not a Mount): POST /mcp is answered without a redirect to /mcp/
-    app.router.routes.extend(mcp_app.routes)
-    previous = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
-        async with server.session_manager.run(), previous(application) as state:
-            yield state
-
-    app.router.lifespan_context = lifespan
+    """Serve MCP at ``/mcp`` on ``app``, next to the HTTP API (not in its OpenAPI)."""
+    endpoint = StatelessMCPEndpoint(_server(catalog_factory, identify, settings, requester), host)
+    # a route, not a Mount: POST /mcp is answered without a redirect to /mcp/
+    app.router.routes.append(Route(MCP_PATH, endpoint=endpoint))
