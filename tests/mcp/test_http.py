@@ -100,8 +100,8 @@ def scoped_server(world):
 
 
 async def _everything(url: str, team: str) -> list:
-    from mcp.shared._httpx_utils import create_mcp_http_client
     from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
 
     answers = []
     async with (create_mcp_http_client(headers={"x-team": team}) as http,

@@ -24,15 +24,23 @@ def _default_agent() -> str:
         return "mcp:local"
 
 
+ReadOnly = Annotated[bool, typer.Option("--read-only", help="serve read tools only: no request tool is listed")]
+ScopeOption = Annotated[list[str] | None, typer.Option(
+    "--scope", help="job URI pattern the agent may see, e.g. 'cron://team-a/*' (repeatable; default all)")]
+AgentOption = Annotated[str | None, typer.Option(help="the agent's name in the audit (default mcp:USER)")]
+ActingFor = Annotated[str | None, typer.Option(help="the person the agent acts for (recorded, not trusted)")]
+ServerOption = Annotated[str | None, typer.Option(
+    envvar="UNIFIER_SERVER", help="relay to this unifier server's /mcp instead of the local catalog")]
+TokenOption = Annotated[str | None, typer.Option(envvar="UNIFIER_TOKEN", help="bearer token for --server")]
+
+
 def mcp(
-    read_only: Annotated[bool, typer.Option("--read-only", help="serve read tools only: no request tool is listed")] = False,
-    scope: Annotated[list[str] | None, typer.Option(
-        "--scope", help="job URI pattern the agent may see, e.g. 'cron://team-a/*' (repeatable; default all)")] = None,
-    agent: Annotated[str | None, typer.Option(help="the agent's name in the audit (default mcp:USER)")] = None,
-    acting_for: Annotated[str | None, typer.Option(help="the person the agent acts for (recorded, not trusted)")] = None,
-    server: Annotated[str | None, typer.Option(envvar="UNIFIER_SERVER",
-                                               help="relay to this unifier server's /mcp instead of the local catalog")] = None,
-    token: Annotated[str | None, typer.Option(envvar="UNIFIER_TOKEN", help="bearer token for --server")] = None,
+    read_only: ReadOnly = False,
+    scope: ScopeOption = None,
+    agent: AgentOption = None,
+    acting_for: ActingFor = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
 ) -> None:
     """Serve MCP on stdin/stdout for an AI agent (a desktop client starts this command).
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from fnmatch import fnmatchcase
 from collections.abc import Callable
 from datetime import timedelta
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TypeVar
 

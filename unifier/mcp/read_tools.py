@@ -31,6 +31,13 @@ JobUri = Annotated[str, Field(description="a job URI, e.g. cron://hosts/backup o
 RunId = Annotated[str, Field(description="the run's native id (see list_runs)")]
 States = Annotated[list[str] | None, Field(
     description="only these states: queued, running, succeeded, failed, cancelled, skipped, unknown")]
+LastStates = Annotated[list[str] | None, Field(
+    description="only jobs whose last run is in these states (or 'never' ran)")]
+Kinds = Annotated[list[str] | None, Field(description="only these tools, e.g. cron, airflow")]
+Instance = Annotated[str | None, Field(description="only this instance")]
+JobGlob = Annotated[str | None, Field(description="only job URIs matching this glob")]
+OptionalJob = Annotated[str | None, Field(description="only runs of this job URI")]
+Since = Annotated[str | None, Field(description="only runs active within this long, e.g. 24h")]
 
 
 def _seconds(text: str, name: str) -> float:
@@ -52,12 +59,8 @@ class ReadTools:
                      self.next, self.get_logs, self.graph, self.instances, self.plan):
             server.add_tool(tool, annotations=READ_ONLY, structured_output=False)
 
-    async def status(self, ctx: Context, states: Annotated[list[str] | None, Field(
-                         description="only jobs whose last run is in these states (or 'never' ran)")] = None,
-                     kinds: Annotated[list[str] | None, Field(description="only these tools, e.g. cron, airflow")] = None,
-                     instance: Annotated[str | None, Field(description="only this instance")] = None,
-                     job: Annotated[str | None, Field(description="only job URIs matching this glob")] = None,
-                     limit: Limit = None, cursor: Cursor = None) -> dict[str, Any]:
+    async def status(self, ctx: Context, states: LastStates = None, kinds: Kinds = None, instance: Instance = None,
+                     job: JobGlob = None, limit: Limit = None, cursor: Cursor = None) -> dict[str, Any]:
         """One row per job across every tool: the state of its last run and when it runs next."""
         rows = await self.reader.status(self.identify(ctx), states=states, kinds=kinds, instance=instance, job=job)
         return page("status", rows, limit, cursor)
@@ -65,17 +68,14 @@ class ReadTools:
     async def search_jobs(self, ctx: Context, query: Annotated[str | None, Field(
                               description="text to find in the URI, name, description, owner or tags")] = None,
                           kind: Annotated[str | None, Field(description="only this tool, e.g. cron")] = None,
-                          instance: Annotated[str | None, Field(description="only this instance")] = None,
+                          instance: Instance = None,
                           limit: Limit = None, cursor: Cursor = None) -> dict[str, Any]:
         """Find jobs by text; returns their URIs, names and schedules."""
         found = await self.reader.search_jobs(self.identify(ctx), query, kind=kind, instance=instance)
         return page("search_jobs", found, limit, cursor)
 
-    async def list_runs(self, ctx: Context, job: Annotated[str | None, Field(description="only runs of this job URI")] = None,
-                        states: States = None,
-                        since: Annotated[str | None, Field(description="only runs active within this long, e.g. 24h")] = None,
-                        instance: Annotated[str | None, Field(description="only this instance")] = None,
-                        limit: Limit = None, cursor: Cursor = None) -> dict[str, Any]:
+    async def list_runs(self, ctx: Context, job: OptionalJob = None, states: States = None, since: Since = None,
+                        instance: Instance = None, limit: Limit = None, cursor: Cursor = None) -> dict[str, Any]:
         """Runs across every tool, newest first."""
         size, offset = clamp_limit(limit), decode_cursor("list_runs", cursor)
         since_seconds = _seconds(since, "since") if since else None

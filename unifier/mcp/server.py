@@ -79,16 +79,18 @@ class GovernedMCPServer(MCPServer[Any]):
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         request = request_of(context)
         agent = self._identify(request)
-        base = {"agent": agent, "tool": name, "arguments": arguments,
-                "transport": "stdio" if request is None else "http",
-                "source": request.client.host if request is not None and request.client else None}
+
+        def audited(outcome: str, error: str | None = None) -> ToolCall:
+            return ToolCall(agent, name, arguments, outcome, error, transport="stdio" if request is None else "http",
+                            source=request.client.host if request is not None and request.client else None)
+
         try:
             result = await super().call_tool(name, arguments, context)
         except Exception as exc:
             outcome, message = _classify(name, exc)
-            await self._audit.record(ToolCall(**base, outcome=outcome, error=message))
+            await self._audit.record(audited(outcome, message))
             raise ToolError(message) from None
-        await self._audit.record(ToolCall(**base, outcome=OK))
+        await self._audit.record(audited(OK))
         return result
 
 
