@@ -16,19 +16,18 @@ from unifier.config import load_files
 from unifier.duration import parse_duration
 from unifier.errors import NotFound
 from unifier.forecast import forecast
-from unifier.model import Run, RunKey, utcnow
+from unifier.model import utcnow
 from unifier.plan import DEFAULT_MAX_FAN_OUT, Plan, build_plan, stored_triggers
 from unifier.triggers.graph import (
     GraphTrigger,
     TriggerGraph,
     dumps_json,
-    explain_run,
     render_explanation,
     to_dot,
     to_mermaid,
     to_text,
 )
-from unifier.triggers.store import get_firing
+from unifier.why import explain_stored_run
 
 FilesOption = Annotated[
     list[Path], typer.Option("--filename", "-f", help="YAML file or directory (repeatable)")]
@@ -160,19 +159,7 @@ def why(
             raise typer.Exit(EXIT_USAGE)
         run = found[0]
 
-    def lookup(job: str, native: str) -> Run | None:
-        try:
-            return catalog.get_run(job, native)
-        except NotFound:
-            return None
-
-    def firing_upstream(firing_id: str) -> list[RunKey]:
-        try:
-            return get_firing(catalog, firing_id).upstream_runs
-        except NotFound:
-            return []
-
-    explanation = explain_run(lookup, run, firing_upstream=firing_upstream)
+    explanation = explain_stored_run(catalog, run)
     if output == Format.json:
         print_json({**explanation.to_json(),
                     "roots": [{"job": r.job, "run_id": r.run_id, "cause": r.cause.kind.value}

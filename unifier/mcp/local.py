@@ -29,11 +29,10 @@ from unifier.mcp import views
 from unifier.mcp.backend import JSON, Agent
 from unifier.mcp.plans import plan_view
 from unifier.mcp.redact import Redactor, redactor_for
-from unifier.model import Run, RunKey, RunState, utcnow
+from unifier.model import RunState, utcnow
 from unifier.plan import DEFAULT_MAX_FAN_OUT, build_plan, stored_triggers
 from unifier.status import instance_rows, status_rows
-from unifier.triggers.graph import explain_run
-from unifier.triggers.store import get_firing
+from unifier.why import explain_stored_run
 
 T = TypeVar("T")
 
@@ -142,21 +141,7 @@ class LocalControlPlane:
         def work(catalog: Catalog) -> JSON:
             run = catalog.get_run(_in_scope(agent, job), run_id)
 
-            def lookup(upstream_job: str, native: str) -> Run | None:
-                if not agent.scope.allows(upstream_job):
-                    return None
-                try:
-                    return catalog.get_run(upstream_job, native)
-                except NotFound:
-                    return None
-
-            def firing_upstream(firing_id: str) -> list[RunKey]:
-                try:
-                    return get_firing(catalog, firing_id).upstream_runs
-                except NotFound:
-                    return []
-
-            explanation = explain_run(lookup, run, firing_upstream=firing_upstream)
+            explanation = explain_stored_run(catalog, run, visible=agent.scope.allows)
             return {"chain": views.explanation_view(explanation, agent.scope),
                     "roots": views.roots_view(explanation, agent.scope)}
 
