@@ -47,8 +47,8 @@ class LocalControlPlane:
         self._catalog_factory = catalog_factory
 
     async def _off_loop(self, work: Callable[[Catalog], T]) -> T:
-        catalog = self._catalog_factory()
-        return await anyio.to_thread.run_sync(work, catalog)
+        # the factory too may touch the database (Catalog.open migrates): in the worker
+        return await anyio.to_thread.run_sync(lambda: work(self._catalog_factory()))
 
     # ------------------------------------------------------------------ jobs and status
 
