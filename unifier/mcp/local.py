@@ -23,7 +23,7 @@ from pydantic_core import to_jsonable_python
 from unifier.actions import run_logs
 from unifier.catalog import Catalog
 from unifier.config import load_files
-from unifier.errors import ConfigError, NotFound
+from unifier.errors import ConfigError, NotFound, UnifierError
 from unifier.forecast import forecast
 from unifier.mcp import views
 from unifier.mcp.backend import JSON, Agent
@@ -48,7 +48,17 @@ class LocalControlPlane:
 
     async def _off_loop(self, work: Callable[[Catalog], T]) -> T:
         # the factory too may touch the database (Catalog.open migrates): in the worker
-        return await anyio.to_thread.run_sync(lambda: work(self._catalog_factory()))
+        return await anyio.to_thread.run_sync(self._run, work)
+
+    def _run(self, work: Callable[[Catalog], T]) -> T:
+        catalog = self._catalog_factory()
+        try:
+            return work(catalog)
+        except NotFound:
+            raise
+        except UnifierError as exc:
+            # a tool's error may quote a URL or command line holding a secret's value
+            raise UnifierError(redactor_for(catalog).text(str(exc))) from None
 
     # ------------------------------------------------------------------ jobs and status
 
@@ -187,14 +197,15 @@ class LocalControlPlane:
 
     async def instances(self, agent: Agent) -> list[JSON]:
         def work(catalog: Catalog) -> list[JSON]:
-            now = utcnow()
+            now, redactor = utcnow(), redactor_for(catalog)
             rows = []
             for row in instance_rows(catalog):
                 if not agent.scope.allows_instance(row.adapter, row.name):
                     continue
                 age = (now - row.last_sync_at).total_seconds() if row.last_sync_at else None
                 rows.append(to_jsonable_python({
-                    "name": row.name, "adapter": row.adapter, "healthy": row.healthy, "error": row.error,
+                    "name": row.name, "adapter": row.adapter, "healthy": row.healthy,
+                    "error": redactor.text(row.error) if row.error else None,
                     "last_sync_at": row.last_sync_at, "last_observed_at": row.last_observed_at,
                     "seconds_since_sync": None if age is None else round(age, 1)}))
             return rows
