@@ -11,6 +11,7 @@ from unifier.api import hooks, views
 from unifier.api.deps import WakeFn
 from unifier.catalog import Catalog
 from unifier.errors import NotFound, UnifierError
+from unifier.mcp.http import mount_mcp
 
 
 def _ignore(instance: str) -> None:
@@ -25,6 +26,7 @@ def create_app(catalog_factory: Callable[[], Catalog], *, wake: WakeFn | None = 
     app.state.wake = wake or _ignore
     app.include_router(hooks.router)
     app.include_router(views.router)
+    mount_mcp(app, catalog_factory)  # MCP for AI agents at /mcp (streamable HTTP)
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:

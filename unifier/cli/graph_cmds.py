@@ -16,12 +16,11 @@ from unifier.config import load_files
 from unifier.duration import parse_duration
 from unifier.errors import NotFound
 from unifier.forecast import forecast
-from unifier.model import Run, RunKey, utcnow
+from unifier.model import utcnow
 from unifier.plan import DEFAULT_MAX_FAN_OUT, Plan, build_plan, stored_triggers
 from unifier.triggers.graph import GraphTrigger, TriggerGraph
 from unifier.triggers.graph_formats import dumps_json, to_dot, to_mermaid, to_text
-from unifier.triggers.store import get_firing
-from unifier.triggers.why import explain_run, render_explanation
+from unifier.triggers.why import explain_stored_run, render_explanation
 
 FilesOption = Annotated[
     list[Path], typer.Option("--filename", "-f", help="YAML file or directory (repeatable)")]
@@ -156,19 +155,7 @@ def why(
             raise typer.Exit(EXIT_USAGE)
         run = found[0]
 
-    def lookup(job: str, native: str) -> Run | None:
-        try:
-            return catalog.get_run(job, native)
-        except NotFound:
-            return None
-
-    def firing_upstream(firing_id: str) -> list[RunKey]:
-        try:
-            return get_firing(catalog, firing_id).upstream_runs
-        except NotFound:
-            return []
-
-    explanation = explain_run(lookup, run, firing_upstream=firing_upstream)
+    explanation = explain_stored_run(catalog, run)
     if output == Format.json:
         print_json({**explanation.to_json(),
                     "roots": [{"job": r.job, "run_id": r.run_id, "cause": r.cause.kind.value}

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from unifier.catalog import Catalog
+from unifier.errors import NotFound
 from unifier.model import CauseKind, Run, RunKey
+from unifier.triggers.store import get_firing
 
 
 @dataclass
@@ -123,3 +126,27 @@ def render_explanation(explanation: Explanation) -> str:
     if roots and roots != [explanation.run]:
         lines.append("root cause: " + "; ".join(f"{r.job} run {r.run_id} ({describe_cause(r)})" for r in roots))
     return "\n".join(lines) + "\n"
+
+
+def explain_stored_run(catalog: Catalog, run: Run, *,
+                       visible: Callable[[str], bool] | None = None) -> Explanation:
+    """Follow ``run``'s cause back to its roots through the catalog's runs and the
+    firing ledger (``unifier why``, the API and the MCP tool alike). Runs of jobs that
+    ``visible`` rejects (outside a caller's scope) are treated like runs the catalog
+    does not hold."""
+
+    def lookup(job: str, native: str) -> Run | None:
+        if visible is not None and not visible(job):
+            return None
+        try:
+            return catalog.get_run(job, native)
+        except NotFound:
+            return None
+
+    def firing_upstream(firing_id: str) -> list[RunKey]:
+        try:
+            return get_firing(catalog, firing_id).upstream_runs
+        except NotFound:
+            return []
+
+    return explain_run(lookup, run, firing_upstream=firing_upstream)
