@@ -78,6 +78,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet
@@ -94,6 +95,10 @@ from unifier.model import Health, Job, Run, RunState, as_utc, map_state, utcnow
 _ADOPT_PAGE = 25
 # config.xml reads in flight at once during discovery
 _CONFIG_CONCURRENCY = 4
+# a discovery's tree serves the changes() that follows it only this soon after
+_PREFETCH_FRESH_SECONDS = 10.0
+# health() needs no request when the controller answered this recently
+_HEALTH_FRESH_SECONDS = 30.0
 
 
 class JenkinsAdapter(Adapter):
@@ -112,6 +117,8 @@ class JenkinsAdapter(Adapter):
         self.client = JenkinsClient(instance, settings.url, settings.username, token,
                                     settings.verify, settings.timeout)
         self._configs: dict[str, CachedConfig] = {}
+        # (monotonic time, nodes) of the last discovery's tree, until changes() uses it
+        self._prefetched: tuple[float, list[B.Node]] | None = None
         # firing id -> (native id, run id) this process started or adopted
         self._claims: dict[str, tuple[str, str]] = {}
         self._first_attempts: dict[str, datetime] = {}
@@ -173,8 +180,20 @@ class JenkinsAdapter(Adapter):
 
     # -- discovery -----------------------------------------------------------------
 
+    def remember(self, jobs: Sequence[Job]) -> None:
+        """Seed the config.xml cache from the jobs the catalog stored: a new process then
+        reads config.xml only for jobs whose key changed or whose entry is too old."""
+        for job in jobs:
+            entry = CachedConfig.from_extra(job.extra or {})
+            if entry is not None and job.native_id not in self._configs:
+                self._configs[job.native_id] = entry
+
     async def discover(self) -> list[Job]:
-        nodes = [n for n in await self._walk(B.discovery_tree(self.settings.folder_depth)) if n.is_job]
+        # one tree for both discovery and the sync that follows it (see _prefetched)
+        tree = B.discovery_tree(self.settings.folder_depth, self.settings.builds_per_job)
+        walked = await self._walk(tree)
+        self._prefetched = (time.monotonic(), walked)
+        nodes = [n for n in walked if n.is_job]
         limit = asyncio.Semaphore(_CONFIG_CONCURRENCY)
 
         async def config(node: B.Node) -> CachedConfig:
@@ -191,20 +210,21 @@ class JenkinsAdapter(Adapter):
     async def _config_of(self, node: B.Node) -> CachedConfig:
         key = config_key(node)
         cached = self._configs.get(node.full_name)
-        if cached and cached.key == key and time.monotonic() - cached.fetched < self.settings.config_max_age:
+        max_age = timedelta(seconds=self.settings.config_max_age)
+        if cached and cached.key == key and utcnow() - cached.fetched < max_age:
             return cached
         try:
             text = await asyncio.to_thread(self.client.get_text, job_path(node.full_name) + "config.xml")
-            entry = CachedConfig(key, time.monotonic(), timer_spec_of(text))
+            entry = CachedConfig(key, utcnow(), timer_spec_of(text))
         except NotFound:
-            entry = CachedConfig(key, time.monotonic(), None, "config.xml not found")
+            entry = CachedConfig(key, utcnow(), None, "config.xml not found")
         except JenkinsHTTPError as exc:
             if exc.status != 403:
                 raise
             # reading config.xml needs Item/ExtendedRead: without it the job has no forecast
-            entry = CachedConfig(key, time.monotonic(), None, "no permission to read config.xml")
+            entry = CachedConfig(key, utcnow(), None, "no permission to read config.xml")
         except ET.ParseError as exc:
-            entry = CachedConfig(key, time.monotonic(), None, f"config.xml is not XML: {exc}")
+            entry = CachedConfig(key, utcnow(), None, f"config.xml is not XML: {exc}")
         self._configs[node.full_name] = entry
         return entry
 
@@ -215,13 +235,11 @@ class JenkinsAdapter(Adapter):
             "class": data.get("_class"),
             "parameters": definitions,
             "firing_parameter": any(d["name"] == B.FIRING_PARAMETER for d in definitions),
+            **cfg.as_extra(),
         }
         schedule = next_run = None
         zone = None
-        if cfg.error:
-            extra["config_error"] = cfg.error
         if cfg.spec:
-            extra["timer_spec"] = cfg.spec
             try:
                 spec = resolve(cfg.spec, node.full_name, self.settings.timezone)
             except CronSpecError as exc:
@@ -244,7 +262,9 @@ class JenkinsAdapter(Adapter):
         before = self.client.requests
         marks = B.load_watermark(watermark)
         window = self.settings.builds_per_job
-        nodes = await self._walk(B.sync_tree(self.settings.folder_depth, window))
+        nodes = self._take_prefetched()
+        if nodes is None:
+            nodes = await self._walk(B.sync_tree(self.settings.folder_depth, window))
         runs: list[Run] = []
         new_marks: dict[str, B.JobMark] = {}
         for node in nodes:
@@ -255,6 +275,14 @@ class JenkinsAdapter(Adapter):
             runs.extend(job_runs)
         return ChangeSet(runs=runs, watermark=B.dump_watermark(new_marks),
                          requests=self.client.requests - before)
+
+    def _take_prefetched(self) -> list[B.Node] | None:
+        """The tree a discovery just read (it carries the builds window too), used once:
+        a sync cycle that discovers then reads changes makes one request, not two."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is None or time.monotonic() - prefetched[0] > _PREFETCH_FRESH_SECONDS:
+            return None
+        return prefetched[1]
 
     async def _job_changes(self, node: B.Node, mark: B.JobMark | None,
                            window: int) -> tuple[list[Run], B.JobMark]:
@@ -461,6 +489,10 @@ class JenkinsAdapter(Adapter):
             raise NotFound(f"{self.instance}: job {native_id!r} has no build {run_id}") from None
 
     async def health(self) -> Health:
+        # a sync that just succeeded has heard the controller: no request to ask again
+        version = self.client.version_heard_within(_HEALTH_FRESH_SECONDS)
+        if version:
+            return Health(ok=True, message=f"Jenkins {version}", details={"version": version})
         try:
             version = await asyncio.to_thread(self.client.version)
         except UnifierError as exc:

@@ -20,6 +20,7 @@ Calls block; the adapter runs them with ``asyncio.to_thread``.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
@@ -94,6 +95,8 @@ class JenkinsClient:
         self.url = url
         self._jenkins = _Jenkins(url, username=username, password=token, timeout=timeout)
         self._jenkins._session.verify = verify
+        # (monotonic time, X-Jenkins) of the last successful answer: health without a request
+        self._last_heard: tuple[float, str] | None = None
 
     @property
     def requests(self) -> int:
@@ -107,10 +110,11 @@ class JenkinsClient:
         controller issues one; a stale crumb is refreshed once."""
         crumb = method != "GET" if crumb is None else crumb
         url = self.url + path + (("&" if "?" in path else "?") + urlencode(params) if params else "")
+        self._last_heard = None  # until this request succeeds
         for attempt in (1, 2):
             req = requests.Request(method, url)
             try:
-                return self._jenkins.jenkins_request(req, add_crumb=crumb)
+                response = self._jenkins.jenkins_request(req, add_crumb=crumb)
             except HTTPStatusError as exc:
                 response = exc.response
                 if (attempt == 1 and crumb and response.status_code == 403
@@ -131,6 +135,9 @@ class JenkinsClient:
                                    instance=self.instance) from None
             except jenkins.JenkinsException as exc:
                 raise AdapterError(f"{method} {path.split('?')[0]}: {exc}", instance=self.instance) from None
+            version = response.headers.get("X-Jenkins")
+            self._last_heard = (time.monotonic(), version) if version else None
+            return response
         raise AssertionError("unreachable")
 
     def _status_error(self, method: str, path: str, response: requests.Response) -> AdapterError:
@@ -157,6 +164,13 @@ class JenkinsClient:
 
     def close(self) -> None:
         self._jenkins._session.close()
+
+    def version_heard_within(self, seconds: float) -> str | None:
+        """The controller's version if it answered successfully in the last ``seconds``."""
+        heard = self._last_heard
+        if heard is None or time.monotonic() - heard[0] > seconds:
+            return None
+        return heard[1]
 
     def version(self) -> str | None:
         response = self.request("GET", "api/json", params={"tree": "mode"})

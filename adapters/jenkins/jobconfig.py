@@ -9,6 +9,11 @@ enabled/buildable, parameter definitions) plus, for Pipeline jobs, the last buil
 a Jenkinsfile's ``properties([pipelineTriggers(...)])`` step rewrites config.xml when a
 build runs. An edit the API cannot show (a timer spec changed alone in the UI of a
 freestyle job) is caught by the age limit (``config_max_age``).
+
+The key, the time config.xml was read and what it said travel in the job's ``extra``
+(:func:`CachedConfig.as_extra`), so the catalog keeps them: a new process (a one-shot
+``unifier sync`` from cron or CI) starts from what the last discovery read instead of
+reading every job's config.xml again.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from unifier.adapters.jenkins.builds import PIPELINE_CLASS, Node
@@ -25,10 +31,35 @@ from unifier.adapters.jenkins.builds import PIPELINE_CLASS, Node
 
 @dataclass
 class CachedConfig:
+    """What one read of a job's config.xml found, and the key it was read under."""
+
     key: str
-    fetched: float  # time.monotonic()
+    fetched: datetime  # wall clock (UTC): it outlives the process, in the catalog
     spec: str | None
     error: str | None = None
+
+    def as_extra(self) -> dict[str, Any]:
+        """The job ``extra`` fields that store this entry (``timer_spec`` is user-facing too)."""
+        stored: dict[str, Any] = {"config_key": self.key, "config_read_at": self.fetched.isoformat()}
+        if self.spec:
+            stored["timer_spec"] = self.spec
+        if self.error:
+            stored["config_error"] = self.error
+        return stored
+
+    @classmethod
+    def from_extra(cls, extra: dict[str, Any]) -> CachedConfig | None:
+        """The entry a stored job carries, or None (stored before keys were kept, or damaged)."""
+        key, read_at = extra.get("config_key"), extra.get("config_read_at")
+        if not isinstance(key, str) or not isinstance(read_at, str):
+            return None
+        try:
+            fetched = datetime.fromisoformat(read_at)
+        except ValueError:
+            return None
+        if fetched.tzinfo is None:
+            return None
+        return cls(key, fetched, extra.get("timer_spec"), extra.get("config_error"))
 
 
 def config_key(node: Node) -> str:
