@@ -119,6 +119,7 @@ class Adapter(ABC):
         as the last discovery stored them (``extra`` included). An adapter may reuse what
         it derived then instead of asking the tool again, so a new process (a one-shot
         ``unifier sync``) costs what a long-running one does. Default: ignored."""
+        return None
 
     async def close(self) -> None:
         """Release connections. Called once when the adapter is no longer needed."""

@@ -37,6 +37,7 @@ from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
 from unifier.adapters.cron import crontab
 from unifier.adapters.cron.settings import CronSettings
 from unifier.adapters.cron.wrapper import WRAPPER_MODULE_NAME, default_spool
+from unifier.adapters.timestamps import parse_time
 from unifier.errors import NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state
 from unifier.schedule import next_run
@@ -58,10 +59,6 @@ def local_zone() -> str:
         pass
     target = os.path.realpath("/etc/localtime")
     return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else "UTC"
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 class CronAdapter(Adapter):
@@ -147,12 +144,12 @@ class CronAdapter(Adapter):
             kind = CauseKind(cause.get("kind") or "unknown")
         except ValueError:
             kind = CauseKind.UNKNOWN
-        started = _time(record.started_at)
+        started = parse_time(record.started_at)
         return Run(
             job=self.job_uri(match["native_id"]), run_id=record.run_id,
             state=map_state(self.state_map, record.native_state), native_state=record.native_state,
             version=record.version, queued_at=started, started_at=started,
-            ended_at=_time(record.ended_at), parameters=record.params or {},
+            ended_at=parse_time(record.ended_at), parameters=record.params or {},
             cause=Cause(kind=kind, firing_id=record.firing_id),
             log_url=self.spool.log_path(record.run_id).as_uri(),
             details={"exit_code": record.exit_code, "output_tail": record.output_tail,

@@ -77,8 +77,8 @@ import asyncio
 import re
 import time
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet

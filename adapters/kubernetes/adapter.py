@@ -51,6 +51,7 @@ from unifier.adapters.kubernetes.api import KubeApi, Tally, WatchSession
 from unifier.adapters.kubernetes.objects import STATE_MAP, meta
 from unifier.adapters.kubernetes.selectors import Selector, parse
 from unifier.adapters.kubernetes.settings import KubernetesSettings
+from unifier.adapters.timestamps import parse_time
 from unifier.errors import NotFound, ToolUnavailable, TriggerRefused, UnifierError
 from unifier.model import Health, Job, Run, RunState, utcnow
 from unifier.schedule import next_run
@@ -176,8 +177,8 @@ class KubernetesAdapter(Adapter):
         the forecast then shows the next one after now and says so."""
         status, md = cronjob.get("status") or {}, meta(cronjob)
         now = utcnow()
-        base = (objects.parse_time(status.get("lastScheduleTime"))
-                or objects.parse_time(md.get("creationTimestamp")) or now)
+        base = (parse_time(status.get("lastScheduleTime"))
+                or parse_time(md.get("creationTimestamp")) or now)
         try:
             upcoming = next_run(schedule, tz, base)
             if upcoming is not None and upcoming < now:
