@@ -9,19 +9,20 @@ plugins folder) pushes run state changes to unifier's webhook.
 
 from __future__ import annotations
 
-from typing import Any
-
 from unifier.hookspecs import hookimpl
+from unifier.plugins import AdapterRegistry, AdapterSpec
+
+# The one declaration of this adapter kind: the registry reads it, and AirflowAdapter takes
+# its kind and settings model from it.
+ADAPTER = AdapterSpec(
+    kind="airflow",
+    settings_path="unifier.adapters.airflow.settings:AirflowSettings",
+    implementation="unifier.adapters.airflow.adapter:AirflowAdapter",
+    extra="airflow",
+    description="Apache Airflow 3 (REST API v2) and 2 (v1): DAGs, DAG runs, trigger, cancel, logs, listener push",
+)
 
 
 @hookimpl
-def unifier_register_adapters(register: Any) -> None:
-    from unifier.adapters.airflow.settings import AirflowSettings
-
-    register.add_adapter(
-        kind="airflow",
-        settings=AirflowSettings,
-        implementation="unifier.adapters.airflow.adapter:AirflowAdapter",
-        extra="airflow",
-        description="Apache Airflow 3 (REST API v2): DAGs, DAG runs, trigger, cancel, logs, listener push",
-    )
+def unifier_register_adapters(register: AdapterRegistry) -> None:
+    register.add(ADAPTER)

@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 from unifier import schedule
 from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
+from unifier.adapters.airflow import ADAPTER
 from unifier.adapters.airflow.api import RestV1, RestV2
 from unifier.adapters.airflow.client import AirflowClient, AirflowHTTPError
 from unifier.adapters.airflow.pages import listed, read_pages
@@ -81,8 +82,8 @@ CAUSE_FOR_RUN_TYPE: dict[str, CauseKind] = {
 
 
 class AirflowAdapter(Adapter):
-    kind = "airflow"
-    settings_model = AirflowSettings
+    kind = ADAPTER.kind
+    settings_model = ADAPTER.settings
     capabilities = Capabilities(trigger=True, cancel=True, logs=True, schedules=True, push=True,
                                 parameters=True)
     state_map: ClassVar[dict[str, RunState]] = STATE_MAP

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
-from unifier.adapters.cron import crontab
+from unifier.adapters.cron import ADAPTER, crontab
 from unifier.adapters.cron.settings import CronSettings
 from unifier.adapters.cron.wrapper import WRAPPER_MODULE_NAME, default_spool
 from unifier.adapters.timestamps import parse_time
@@ -62,8 +62,8 @@ def local_zone() -> str:
 
 
 class CronAdapter(Adapter):
-    kind = "cron"
-    settings_model = CronSettings
+    kind = ADAPTER.kind
+    settings_model = ADAPTER.settings
     capabilities = Capabilities(cancel=True, logs=True, schedules=True)
     state_map: ClassVar[dict[str, RunState]] = {
         "starting": RunState.QUEUED,

@@ -82,6 +82,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet
+from unifier.adapters.jenkins import ADAPTER
 from unifier.adapters.jenkins import builds as B
 from unifier.adapters.jenkins.adoption import Attempt
 from unifier.adapters.jenkins.client import JenkinsClient, JenkinsHTTPError, job_path
@@ -102,8 +103,8 @@ _HEALTH_FRESH_SECONDS = 30.0
 
 
 class JenkinsAdapter(Adapter):
-    kind = "jenkins"
-    settings_model = JenkinsSettings
+    kind = ADAPTER.kind
+    settings_model = ADAPTER.settings
     capabilities = Capabilities(cancel=True, logs=True, schedules=True)
     state_map: ClassVar[dict[str, RunState]] = B.STATE_MAP
 

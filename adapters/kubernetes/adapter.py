@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 from kubernetes.client.exceptions import ApiException
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet
-from unifier.adapters.kubernetes import objects
+from unifier.adapters.kubernetes import ADAPTER, objects
 from unifier.adapters.kubernetes.api import KubeApi, Tally, WatchSession
 from unifier.adapters.kubernetes.objects import STATE_MAP, meta
 from unifier.adapters.kubernetes.selectors import Selector, parse
@@ -65,8 +65,8 @@ def _fingerprint(run: Run) -> tuple[Any, ...]:
 
 
 class KubernetesAdapter(Adapter):
-    kind = "kubernetes"
-    settings_model = KubernetesSettings
+    kind = ADAPTER.kind
+    settings_model = ADAPTER.settings
     capabilities = Capabilities(cancel=True, logs=True, schedules=True, push=False)
     state_map: ClassVar[dict[str, RunState]] = STATE_MAP
 

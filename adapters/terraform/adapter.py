@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
+from unifier.adapters.terraform import ADAPTER
 from unifier.adapters.terraform import state as tfstate
 from unifier.adapters.terraform.command import (
     ACTIONS,
@@ -75,8 +76,8 @@ _VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 class TerraformAdapter(Adapter):
-    kind = "terraform"
-    settings_model = TerraformSettings
+    kind = ADAPTER.kind
+    settings_model = ADAPTER.settings
     capabilities = Capabilities(trigger=True, cancel=True, logs=True, parameters=True)
     state_map: ClassVar[dict[str, RunState]] = {
         "starting": RunState.QUEUED,

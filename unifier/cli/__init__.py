@@ -1,18 +1,22 @@
 """The ``unifier`` command line.
 
-Core commands live in the modules listed in :data:`COMMAND_MODULES`; plugins add
-theirs through the ``unifier_add_commands`` hook (the cron adapter's ``exec``).
+Core commands live in the modules listed in :data:`COMMAND_MODULES`; plugins, the
+built-in adapters included, add theirs through the ``unifier_cli_commands`` hook (the
+cron adapter's ``exec`` and ``cron wrap``). :class:`CommandLine` owns one process's
+CLI: its plugins and the Typer application built from them.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from functools import cached_property
 
 import typer
 
 from unifier.cli.output import EXIT_FAILED, EXIT_USAGE, close_catalogs, err
 from unifier.errors import ConfigError, NotFound, UnifierError
+from unifier.plugins import PluginManager, installed_plugins
 
 COMMAND_MODULES = (
     "unifier.cli.config_cmds",
@@ -22,53 +26,56 @@ COMMAND_MODULES = (
     "unifier.cli.graph_cmds",
 )
 
-app = typer.Typer(
-    name="unifier",
-    help="One control plane over the schedulers you already run.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 
+class CommandLine:
+    """The CLI over one set of plugins (the installed ones unless given)."""
 
-_built = False
+    def __init__(self, plugins: PluginManager | None = None):
+        self.plugins = plugins if plugins is not None else installed_plugins()
 
-
-def build_app() -> typer.Typer:
-    """The root app with every core and plugin command (registered once per process)."""
-    global _built
-    from unifier.plugins import add_plugin_commands
-
-    if not _built:
+    @cached_property
+    def app(self) -> typer.Typer:
+        """The root app with every core and plugin command (built on first use)."""
+        app = typer.Typer(
+            name="unifier",
+            help="One control plane over the schedulers you already run.",
+            no_args_is_help=True,
+            add_completion=False,
+            pretty_exceptions_enable=False,
+            rich_markup_mode="rich",
+            context_settings={"help_option_names": ["-h", "--help"]},
+        )
         for name in COMMAND_MODULES:
             importlib.import_module(name).register(app)
-        add_plugin_commands(app)
-        _built = True
-    return app
+        self.plugins.cli_commands.add_to(app, warn=lambda text: print(f"warning: {text}", file=sys.stderr))
+        return app
+
+    def run(self, args: list[str]) -> int:
+        """Run ``unifier ARGS...``; the exit code (0 ok, 1 failed, 2 bad input)."""
+        fast = self.plugins.cli_commands.fast_command(args[0]) if args else None
+        if fast is not None:
+            return fast(args[1:])
+        try:
+            self.app(args, prog_name="unifier", standalone_mode=True)
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_FAILED)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                err.print(str(problem), markup=False, highlight=False)
+            err.print(f"[red]refused:[/] {len(exc.problems)} problem(s); nothing was applied")
+            return EXIT_USAGE
+        except NotFound as exc:
+            err.print(f"[red]error:[/] {exc}")
+            return EXIT_USAGE
+        except UnifierError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            return EXIT_FAILED
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            close_catalogs()
+        return 0
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["exec"]:
-        # cron runs the wrapper every minute on every host: skip building the whole CLI
-        from unifier.adapters.cron.wrapper import main as exec_main
-
-        sys.exit(exec_main(sys.argv[2:]))
-    try:
-        build_app()(standalone_mode=True)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(str(problem), markup=False, highlight=False)
-        err.print(f"[red]refused:[/] {len(exc.problems)} problem(s); nothing was applied")
-        sys.exit(EXIT_USAGE)
-    except NotFound as exc:
-        err.print(f"[red]error:[/] {exc}")
-        sys.exit(EXIT_USAGE)
-    except UnifierError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        sys.exit(EXIT_FAILED)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    finally:
-        close_catalogs()
+    sys.exit(CommandLine().run(sys.argv[1:]))

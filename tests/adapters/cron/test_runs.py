@@ -208,11 +208,11 @@ def test_cli_exec_through_typer(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from unifier.adapters import cron
+    from unifier.adapters.cron.cli import add_commands
 
     app = typer.Typer()
     app.callback()(lambda: None)
-    cron.unifier_add_commands(app)
+    add_commands(app)
     result = CliRunner().invoke(app, ["exec", "--job", "cron://h/x", "--spool", str(tmp_path), "--",
                                       "echo hi; exit 4"])
     assert (result.exit_code, result.output) == (4, "hi\n")

@@ -12,8 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from unifier.adapters import cron
 from unifier.adapters.cron import crontab
+from unifier.plugins import installed_plugins
 from unifier.spool import Spool
 
 # bytes that must survive: CRLF, a non-UTF-8 byte, tabs, odd spacing, no final newline
@@ -33,7 +33,7 @@ ORIGINAL = (
 def app() -> typer.Typer:
     app = typer.Typer()
     app.callback()(lambda: None)
-    cron.unifier_add_commands(app)  # what the unifier CLI does at start
+    installed_plugins().cli_commands.add_to(app, warn=pytest.fail)  # what the unifier CLI does at start
     return app
 
 
