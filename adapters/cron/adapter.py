@@ -41,7 +41,7 @@ from unifier.adapters.timestamps import parse_time
 from unifier.errors import NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state
 from unifier.schedule import next_run
-from unifier.spool import RUN_ID_RE, Spool, SpoolRun, process_alive
+from unifier.spool import RUN_ID_RE, Runners, Spool, SpoolRun, process_alive
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class CronAdapter(Adapter):
     def __init__(self, instance: str, settings: CronSettings):
         super().__init__(instance, settings)
         self.spool = Spool(settings.spool or default_spool(instance))
+        self.runners = Runners()  # the wrappers trigger() started, reaped as they exit
 
     # -- crontabs ---------------------------------------------------------------------
 
@@ -211,13 +212,17 @@ class CronAdapter(Adapter):
             raise TriggerRefused(f"{uri}: no such user {switch!r} on this machine",
                                  instance=self.instance) from None
         try:
-            record = await asyncio.to_thread(self.spool.spawn, argv, run_id, uri, env=env,
-                                             cwd=env["HOME"] if os.path.isdir(env["HOME"]) else "/")
+            record = await asyncio.to_thread(self._spawn, argv, run_id, uri, env)
         except (OSError, RuntimeError) as exc:
             raise TriggerRefused(f"cannot start {uri}: {exc}", instance=self.instance) from exc
         run = self._run(record)
         assert run is not None
         return run
+
+    def _spawn(self, argv: list[str], run_id: str, uri: str, env: dict[str, str]) -> SpoolRun:
+        """The wrapper, detached, in the user's home as cron would (worker thread)."""
+        cwd = env["HOME"] if os.path.isdir(env["HOME"]) else "/"
+        return self.runners.spawn(self.spool, argv, run_id, uri, env=env, cwd=cwd)
 
     def _cron_env(self, entry: crontab.Entry, username: str) -> dict[str, str]:
         user = pwd.getpwnam(username)

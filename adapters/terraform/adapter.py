@@ -69,7 +69,7 @@ from unifier.adapters.terraform.runner import REQUEST_ENV, Request, root_holder
 from unifier.adapters.terraform.settings import TerraformSettings
 from unifier.errors import AdapterError, JobBusy, NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state
-from unifier.spool import Spool, SpoolRun, default_location
+from unifier.spool import Runners, Spool, SpoolRun, default_location
 
 EXTERNAL = "applied-externally"
 _VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -102,6 +102,7 @@ class TerraformAdapter(Adapter):
     def __init__(self, instance: str, settings: TerraformSettings):
         super().__init__(instance, settings)
         self.spool = Spool(settings.spool or default_location("terraform", instance))
+        self.runners = Runners()  # the runners trigger() started, reaped as they exit
 
     # -- roots ------------------------------------------------------------------------
 
@@ -233,7 +234,7 @@ class TerraformAdapter(Adapter):
         try:
             # a Spool object of its own: spawn polls the journal in a worker thread
             # while this adapter's own Spool may serve status() in the event loop
-            spooled = await asyncio.to_thread(Spool(self.spool.path).spawn, argv, run_id,
+            spooled = await asyncio.to_thread(self.runners.spawn, Spool(self.spool.path), argv, run_id,
                                               native_id, env=env, cwd=str(root))
         except RuntimeError as exc:
             raise AdapterError(f"{self.job_uri(native_id)}: the terraform runner did not start: {exc}",
