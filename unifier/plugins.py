@@ -60,7 +60,7 @@ class AdapterSpec:
     @cached_property
     def settings(self) -> type[BaseModel]:
         if isinstance(self.settings_path, str):
-            return import_object(self.settings_path)  # type: ignore[no-any-return]
+            return import_object(self.settings_path)
         return self.settings_path
 
     def load(self) -> type[Adapter]:

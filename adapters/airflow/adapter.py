@@ -8,8 +8,9 @@ Costs, in requests to Airflow:
 
 - ``changes()``: one ``GET /api/v2/dags/~/dagRuns?updated_at_gte=W&order_by=updated_at``
   per 100 changed runs across every DAG (keyset pages through ``cursor``; Airflow 2
-  and 3.0-3.1 page by offset), never one per DAG. The response carries no ``updated_at``, so the watermark is the server's
-  own clock at query time (its ``Date`` header); the next query reaches back
+  and 3.0-3.1 page by offset), never one per DAG. The response carries no
+  ``updated_at``, so the watermark is the server's own clock at query time (its
+  ``Date`` header); the next query reaches back
   ``watermark_overlap`` seconds before it, and runs re-seen unchanged in that overlap
   are dropped by fingerprint (kept in the watermark).
 - ``discover()``: one ``GET /api/v2/dags`` per 100 DAGs, plus one DAG-details read per

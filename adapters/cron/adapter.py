@@ -168,7 +168,7 @@ class CronAdapter(Adapter):
             if not process_alive(record.pid, record.pid_start):
                 record = self.spool.get(run_id) or self.spool.mark_lost(record, "runner died before starting")
         run = self._run(record) if record else None
-        if run is None or run.job != self.job_uri(native_id):
+        if record is None or run is None or run.job != self.job_uri(native_id):
             raise NotFound(f"no run {run_id!r} of {self.job_uri(native_id)}")
         return record, run
 

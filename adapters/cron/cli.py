@@ -138,7 +138,8 @@ def wrap(
     spool: Annotated[str | None, typer.Option(
         "--spool", help="Spool the wrapper records into (default: the wrapper's own default).")] = None,
     executable: Annotated[str | None, typer.Option(
-        "--wrapper", help="Path of the unifier command cron should call (default: the one beside this Python).")] = None,
+        "--wrapper",
+        help="Path of the unifier command cron should call (default: the one beside this Python).")] = None,
     fmt: FormatOpt = "auto",
 ) -> None:
     """Insert `unifier exec` into chosen crontab lines so their runs are recorded."""

@@ -113,7 +113,8 @@ class JenkinsAdapter(Adapter):
     def __init__(self, instance: str, settings: JenkinsSettings):
         super().__init__(instance, settings)
         if settings.unstable_is == "succeeded":
-            self.state_map = {**B.STATE_MAP, "UNSTABLE": RunState.SUCCEEDED}
+            # this instance's reading of UNSTABLE shadows the class-wide map
+            self.state_map = {**B.STATE_MAP, "UNSTABLE": RunState.SUCCEEDED}  # type: ignore[misc]
         token = settings.token.get_secret_value() if settings.token else None
         self.client = JenkinsClient(instance, settings.url, settings.username, token,
                                     settings.verify, settings.timeout)

@@ -26,6 +26,7 @@ from urllib.parse import quote, unquote, urlencode
 
 import jenkins
 import requests
+from requests import Response
 from requests import exceptions as req_exc
 
 from unifier.errors import AdapterError, NotFound, ToolUnavailable
@@ -42,7 +43,7 @@ class JenkinsHTTPError(AdapterError):
 class HTTPStatusError(Exception):
     """Raised inside python-jenkins' request path so the status code survives."""
 
-    def __init__(self, response: requests.Response):
+    def __init__(self, response: Response):
         self.response = response
         super().__init__(f"HTTP {response.status_code}")
 
@@ -55,12 +56,12 @@ class _Jenkins(jenkins.Jenkins):
         self.requests = 0
         self._count_lock = threading.Lock()
 
-    def _request(self, req: requests.Request, stream: Any = None) -> requests.Response:
+    def _request(self, req: requests.Request, stream: Any = None) -> Response:
         with self._count_lock:
             self.requests += 1
         return super()._request(req, stream)
 
-    def _response_handler(self, response: requests.Response) -> requests.Response:
+    def _response_handler(self, response: Response) -> Response:
         # python-jenkins folds 401/403/500 into one message; keep the response instead.
         # 404 stays python-jenkins' NotFoundException: its crumb probe relies on it.
         if response.status_code == 404:
@@ -105,7 +106,7 @@ class JenkinsClient:
     # -- requests -------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                crumb: bool | None = None) -> requests.Response:
+                crumb: bool | None = None) -> Response:
         """``path`` is relative to the root (``job/a/api/json``). POSTs carry a crumb when the
         controller issues one; a stale crumb is refreshed once."""
         crumb = method != "GET" if crumb is None else crumb
@@ -140,7 +141,7 @@ class JenkinsClient:
             return response
         raise AssertionError("unreachable")
 
-    def _status_error(self, method: str, path: str, response: requests.Response) -> AdapterError:
+    def _status_error(self, method: str, path: str, response: Response) -> AdapterError:
         where = f"{method} {path.split('?')[0]}"
         body = " ".join(response.text.split())[:200]
         status = response.status_code

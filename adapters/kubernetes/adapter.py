@@ -207,10 +207,10 @@ class KubernetesAdapter(Adapter):
         tallies = [Tally() for _ in self.scopes]
         results = await asyncio.gather(*(
             self._sync_scope(scope, versions.get(scope), reported, tally)
-            for scope, tally in zip(self.scopes, tallies)))
+            for scope, tally in zip(self.scopes, tallies, strict=True)))
         runs: list[Run] = []
         new_versions: dict[str, str | None] = {}
-        for scope, (scope_runs, version, scope_notes) in zip(self.scopes, results):
+        for scope, (scope_runs, version, scope_notes) in zip(self.scopes, results, strict=True):
             runs.extend(scope_runs)
             new_versions[scope] = version
             notes.extend(scope_notes)
@@ -310,7 +310,7 @@ class KubernetesAdapter(Adapter):
             if theirs != firing_id:
                 raise TriggerRefused(
                     f"{native_id}: job {namespace}/{job_name} already exists and was not created "
-                    f"by firing {firing_id!r} (its firing id: {theirs!r})", instance=self.instance)
+                    f"by firing {firing_id!r} (its firing id: {theirs!r})", instance=self.instance) from None
         return self._run(created)
 
     async def _read_run(self, native_id: str, run_id: str) -> dict[str, Any]:

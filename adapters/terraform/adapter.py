@@ -67,6 +67,7 @@ from unifier.adapters.terraform.command import (
 from unifier.adapters.terraform.roots import find_roots
 from unifier.adapters.terraform.runner import REQUEST_ENV, Request, root_holder
 from unifier.adapters.terraform.settings import TerraformSettings
+from unifier.adapters.timestamps import parse_time
 from unifier.errors import AdapterError, JobBusy, NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state
 from unifier.spool import Runners, Spool, SpoolRun, default_location
@@ -168,8 +169,8 @@ class TerraformAdapter(Adapter):
             state=map_state(self.state_map, native),
             native_state=native,
             version=spooled.version,
-            started_at=spooled.started_at,
-            ended_at=spooled.ended_at if spooled.ended else None,
+            started_at=parse_time(spooled.started_at),
+            ended_at=parse_time(spooled.ended_at) if spooled.ended else None,
             parameters=dict(spooled.params or {}),
             cause=cause,
             log_url=log.as_uri() if log.exists() else None,
@@ -278,14 +279,14 @@ class TerraformAdapter(Adapter):
 
         window: dict[str, list[SpoolRun]] = {}  # root path -> runs that ended in this window
         for spooled in runs.values():
-            root = _run_root(spooled)
-            if root is None:
+            run_root = _run_root(spooled)
+            if run_root is None:
                 continue
             if spooled.ended:
                 open_runs.pop(spooled.run_id, None)
-                window.setdefault(root, []).append(spooled)
+                window.setdefault(run_root, []).append(spooled)
             else:
-                open_runs[spooled.run_id] = root
+                open_runs[spooled.run_id] = run_root
 
         roots, problems = self._roots()
         notes += problems

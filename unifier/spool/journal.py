@@ -235,7 +235,7 @@ class Spool:
         run = self.get(run_id)
         if run is None or run.ended:
             return False
-        if run.host == self.host and process_alive(run.pid, run.pid_start):
+        if run.pid and run.host == self.host and process_alive(run.pid, run.pid_start):
             try:
                 os.kill(run.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -345,8 +345,8 @@ class Spool:
         open runs whose runner is gone (recorded ``lost`` now). Cost: the new bytes and
         one liveness check per open run. The watermark (opaque JSON) carries the journal
         offset and the open runs."""
-        mark = json.loads(watermark) if watermark else {"offset": 0, "open": {}}
-        begin = mark["offset"]
+        mark: dict[str, Any] = json.loads(watermark) if watermark else {"offset": 0, "open": {}}
+        begin: int = mark["offset"]
         open_runs: dict[str, int] = dict(mark["open"])
         runs: dict[str, SpoolRun] = {}
         notes: list[str] = []
@@ -359,10 +359,10 @@ class Spool:
             notes.append(f"{self.journal} was replaced: read again from the start")
             begin, open_runs = 0, {}
         offset = self._fold(begin, open_runs, runs, notes)
-        dead = {}
+        dead: dict[str, SpoolRun] = {}
         for rid, off in open_runs.items():
             run = runs.get(rid) or self._open_run(rid, off)
-            if self._gone(run):
+            if run is not None and self._gone(run):
                 dead[rid] = run
         if dead:
             # A runner writes its end record before it exits: read again so that a record

@@ -40,13 +40,13 @@ def new_firing_id() -> str:
     return f"conformance-{uuid.uuid4().hex}"
 
 
-async def wait_terminal(adapter: Adapter, native_id: str, run_id: str, timeout: float) -> Run:
-    """Poll ``status`` until the run is terminal; fail the test after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
+async def wait_terminal(adapter: Adapter, native_id: str, run_id: str, within: float) -> Run:
+    """Poll ``status`` until the run is terminal; fail the test after ``within`` s."""
+    deadline = time.monotonic() + within
     run = await adapter.status(native_id, run_id)
     while not run.state.terminal:
         if time.monotonic() > deadline:
-            pytest.fail(f"run {run_id} of {native_id} still {run.state.value} after {timeout}s")
+            pytest.fail(f"run {run_id} of {native_id} still {run.state.value} after {within}s")
         await asyncio.sleep(0.2)
         run = await adapter.status(native_id, run_id)
     return run
@@ -194,15 +194,15 @@ class AdapterConformance:
         runs from: a cron expression unifier reads, in the job's time zone, with
         ``next_run_at`` (when given) still ahead. No schedule without the capability."""
         jobs = await adapter.discover()
-        scheduled = [job for job in jobs if job.schedule]
+        scheduled = [(job, job.schedule) for job in jobs if job.schedule]
         if not adapter.capabilities.schedules:
-            assert scheduled == [], f"{adapter.kind} declares schedules=False but scheduled {scheduled}"
+            assert scheduled == [], f"{adapter.kind} declares schedules=False but schedules {scheduled}"
             return
         assert scheduled, (f"{adapter.kind} declares schedules: the test backend needs a job with a "
                            "schedule for this test")
         now = utcnow()
-        for job in scheduled:
-            upcoming = schedule.next_run(job.schedule, job.timezone, after=now)  # must parse
+        for job, expression in scheduled:
+            upcoming = schedule.next_run(expression, job.timezone, after=now)  # must parse
             assert upcoming is None or upcoming > now, job  # None: @reboot
             if job.next_run_at is not None:
                 assert job.next_run_at > now - timedelta(minutes=1), (
