@@ -1,6 +1,7 @@
 """CLI commands of the cron adapter: ``unifier exec`` and ``unifier cron wrap|unwrap``.
 
-Added to the ``unifier`` command through the ``unifier_add_commands`` hook.
+Added through the ``unifier_cli_commands`` hook (``exec`` also as
+a fast command, run without building the CLI).
 ``wrap`` edits only the command part of the chosen lines (every other byte of the file
 is kept), keeps a backup ``FILE.unifier-bak.TIMESTAMP``, and does nothing to a line
 already wrapped. To wrap a live user crontab, edit a copy and install it::

@@ -136,3 +136,19 @@ def test_cli_apps_are_built_per_command_line():
     one, two = CommandLine(PluginManager()), CommandLine(PluginManager())
     assert one.app is not two.app
     assert one.app is one.app
+
+
+def test_every_hook_documents_its_parameters_and_is_in_the_readme():
+    import inspect
+    from pathlib import Path
+
+    from unifier import hookspecs
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    hooks = [f for name, f in vars(hookspecs).items() if name.startswith("unifier_") and callable(f)]
+    assert {f.__name__ for f in hooks} == {"unifier_register_adapters", "unifier_cli_commands"}
+    for hook in hooks:
+        doc = inspect.getdoc(hook) or ""
+        for parameter in inspect.signature(hook).parameters:
+            assert f":param {parameter}:" in doc, f"{hook.__name__} does not document {parameter}"
+        assert hook.__name__ in readme, f"{hook.__name__} is not in the README"

@@ -28,8 +28,8 @@ def sixty_jobs() -> FakeJenkins:
     fake.stop()
 
 
-def test_a_second_one_shot_sync_with_nothing_changed_is_one_request(sixty_jobs, catalog_url, tmp_path):
-    fake = sixty_jobs
+def applied(fake: FakeJenkins, catalog_url: str, tmp_path) -> dict[str, str]:
+    """The environment of a user whose catalog holds instance ``ci`` (the stand-in)."""
     env = {**os.environ, "UNIFIER_DATABASE_URL": catalog_url, TOKEN_ENV: fake.users["unifier"]}
     config = tmp_path / "jenkins.yaml"
     config.write_text(f"""\
@@ -43,8 +43,14 @@ spec:
     username: unifier
     token: ${{env:{TOKEN_ENV}}}
 """)
-    applied = run_unifier("apply", "-f", str(config), env=env)
-    assert applied.returncode == 0, applied.stdout + applied.stderr
+    result = run_unifier("apply", "-f", str(config), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return env
+
+
+def test_a_second_one_shot_sync_with_nothing_changed_is_one_request(sixty_jobs, catalog_url, tmp_path):
+    fake = sixty_jobs
+    env = applied(fake, catalog_url, tmp_path)
 
     first = run_unifier("sync", "-o", "json", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -68,17 +74,7 @@ spec:
 
 def test_an_edited_job_is_read_again_by_the_next_one_shot_sync(sixty_jobs, catalog_url, tmp_path):
     fake = sixty_jobs
-    env = {**os.environ, "UNIFIER_DATABASE_URL": catalog_url, TOKEN_ENV: fake.users["unifier"]}
-    config = tmp_path / "jenkins.yaml"
-    config.write_text(f"""\
-apiVersion: unifier/v1
-kind: Instance
-metadata: {{name: ci}}
-spec:
-  adapter: jenkins
-  config: {{url: "{fake.base}", username: unifier, token: "${{env:{TOKEN_ENV}}}"}}
-""")
-    assert run_unifier("apply", "-f", str(config), env=env).returncode == 0
+    env = applied(fake, catalog_url, tmp_path)
     assert run_unifier("sync", env=env).returncode == 0
     fake.job("job-4").description = "now says what it does"
     before = fake.count("GET", "config.xml")
