@@ -76,7 +76,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -85,8 +84,8 @@ from unifier.adapter import Adapter, Capabilities, ChangeSet
 from unifier.adapters.jenkins import ADAPTER
 from unifier.adapters.jenkins import builds as B
 from unifier.adapters.jenkins.adoption import Attempt
-from unifier.adapters.jenkins.client import JenkinsClient, JenkinsHTTPError, job_path
-from unifier.adapters.jenkins.jobconfig import CachedConfig, config_key, parameter_definitions, timer_spec_of
+from unifier.adapters.jenkins.client import JenkinsClient, job_path
+from unifier.adapters.jenkins.jobconfig import CachedConfig, ConfigCache, parameter_definitions
 from unifier.adapters.jenkins.schedule import CronSpecError, resolve
 from unifier.adapters.jenkins.settings import JenkinsSettings
 from unifier.errors import AdapterError, NotFound, TriggerRefused, UnifierError
@@ -94,8 +93,6 @@ from unifier.model import Health, Job, Run, RunState, as_utc, map_state, utcnow
 
 # builds read per page when looking for an earlier attempt of a firing
 _ADOPT_PAGE = 25
-# config.xml reads in flight at once during discovery
-_CONFIG_CONCURRENCY = 4
 # a discovery's tree serves the changes() that follows it only this soon after
 _PREFETCH_FRESH_SECONDS = 10.0
 # health() needs no request when the controller answered this recently
@@ -118,7 +115,7 @@ class JenkinsAdapter(Adapter):
         token = settings.token.get_secret_value() if settings.token else None
         self.client = JenkinsClient(instance, settings.url, settings.username, token,
                                     settings.verify, settings.timeout)
-        self._configs: dict[str, CachedConfig] = {}
+        self._configs = ConfigCache(self.client, self.settings.config_max_age)
         # (monotonic time, nodes) of the last discovery's tree, until changes() uses it
         self._prefetched: tuple[float, list[B.Node]] | None = None
         # firing id -> (native id, run id) this process started or adopted
@@ -183,12 +180,7 @@ class JenkinsAdapter(Adapter):
     # -- discovery -----------------------------------------------------------------
 
     def remember(self, jobs: Sequence[Job]) -> None:
-        """Seed the config.xml cache from the jobs the catalog stored: a new process then
-        reads config.xml only for jobs whose key changed or whose entry is too old."""
-        for job in jobs:
-            entry = CachedConfig.from_extra(job.extra or {})
-            if entry is not None and job.native_id not in self._configs:
-                self._configs[job.native_id] = entry
+        self._configs.remember(jobs)
 
     async def discover(self) -> list[Job]:
         # one tree for both discovery and the sync that follows it (see _prefetched)
@@ -196,39 +188,8 @@ class JenkinsAdapter(Adapter):
         walked = await self._walk(tree)
         self._prefetched = (time.monotonic(), walked)
         nodes = [n for n in walked if n.is_job]
-        limit = asyncio.Semaphore(_CONFIG_CONCURRENCY)
-
-        async def config(node: B.Node) -> CachedConfig:
-            async with limit:
-                return await self._config_of(node)
-
-        configs = await asyncio.gather(*(config(n) for n in nodes))
-        known = {n.full_name for n in nodes}
-        for name in list(self._configs):
-            if name not in known:
-                del self._configs[name]
+        configs = await self._configs.read_all(nodes)
         return [self._job(node, cfg) for node, cfg in zip(nodes, configs, strict=True)]
-
-    async def _config_of(self, node: B.Node) -> CachedConfig:
-        key = config_key(node)
-        cached = self._configs.get(node.full_name)
-        max_age = timedelta(seconds=self.settings.config_max_age)
-        if cached and cached.key == key and utcnow() - cached.fetched < max_age:
-            return cached
-        try:
-            text = await asyncio.to_thread(self.client.get_text, job_path(node.full_name) + "config.xml")
-            entry = CachedConfig(key, utcnow(), timer_spec_of(text))
-        except NotFound:
-            entry = CachedConfig(key, utcnow(), None, "config.xml not found")
-        except JenkinsHTTPError as exc:
-            if exc.status != 403:
-                raise
-            # reading config.xml needs Item/ExtendedRead: without it the job has no forecast
-            entry = CachedConfig(key, utcnow(), None, "no permission to read config.xml")
-        except ET.ParseError as exc:
-            entry = CachedConfig(key, utcnow(), None, f"config.xml is not XML: {exc}")
-        self._configs[node.full_name] = entry
-        return entry
 
     def _job(self, node: B.Node, cfg: CachedConfig) -> Job:
         data = node.data
