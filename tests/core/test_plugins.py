@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from unifier.cli import CommandLine
+from unifier.cli.app import CommandLine
 from unifier.errors import PluginError
 from unifier.hookspecs import hookimpl
 from unifier.plugins import AdapterSpec, PluginManager, installed_plugins
