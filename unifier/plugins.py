@@ -11,6 +11,7 @@ per process, for code that has no owner to ask).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import os
@@ -104,8 +105,8 @@ class AdapterRegistry:
                 f"adapter kind {spec.kind!r} registered twice: by {self.adapters[spec.kind].source} "
                 f"and by {self._current_source}"
             )
-        spec.source = self._current_source
-        self.adapters[spec.kind] = spec
+        # a copy: the plugin's declaration is module data, shared by every manager
+        self.adapters[spec.kind] = dataclasses.replace(spec, source=self._current_source)
 
     def add_adapter(self, *, kind: str, settings: str | type[BaseModel], implementation: str,
                     extra: str | None = None, description: str = "") -> None:
