@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -113,6 +113,13 @@ class Adapter(ABC):
 
     async def health(self) -> Health:
         return Health(ok=True)
+
+    def remember(self, jobs: Sequence[Job]) -> None:
+        """Called before ``discover()`` with the jobs the catalog holds for this instance,
+        as the last discovery stored them (``extra`` included). An adapter may reuse what
+        it derived then instead of asking the tool again, so a new process (a one-shot
+        ``unifier sync``) costs what a long-running one does. Default: ignored."""
+        return None
 
     async def close(self) -> None:
         """Release connections. Called once when the adapter is no longer needed."""

@@ -90,6 +90,7 @@ async def sync_instance(catalog: Catalog, name: str, *, discover: bool | None = 
         due = state.last_discovered_at is None or (
             now - state.last_discovered_at >= instance_spec(stored).discover_interval)
         if discover or (discover is None and due):
+            adapter.remember(catalog.list_jobs(name))
             jobs = await adapter.discover()
             report.discovered = catalog.upsert_jobs(name, jobs)
             catalog.update_sync_state(name, last_discovered_at=now)

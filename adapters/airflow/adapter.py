@@ -8,8 +8,9 @@ Costs, in requests to Airflow:
 
 - ``changes()``: one ``GET /api/v2/dags/~/dagRuns?updated_at_gte=W&order_by=updated_at``
   per 100 changed runs across every DAG (keyset pages through ``cursor``; Airflow 2
-  and 3.0-3.1 page by offset), never one per DAG. The response carries no ``updated_at``, so the watermark is the server's
-  own clock at query time (its ``Date`` header); the next query reaches back
+  and 3.0-3.1 page by offset), never one per DAG. The response carries no
+  ``updated_at``, so the watermark is the server's own clock at query time (its
+  ``Date`` header); the next query reaches back
   ``watermark_overlap`` seconds before it, and runs re-seen unchanged in that overlap
   are dropped by fingerprint (kept in the watermark).
 - ``discover()``: one ``GET /api/v2/dags`` per 100 DAGs, plus one DAG-details read per
@@ -38,10 +39,13 @@ from typing import Any, ClassVar
 
 from unifier import schedule
 from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
+from unifier.adapters.airflow import ADAPTER
 from unifier.adapters.airflow.api import RestV1, RestV2
-from unifier.adapters.airflow.client import AirflowClient
+from unifier.adapters.airflow.client import AirflowClient, AirflowHTTPError
+from unifier.adapters.airflow.pages import listed, read_pages
 from unifier.adapters.airflow.settings import AirflowSettings
-from unifier.errors import AdapterError, NotFound, ToolUnavailable, TriggerRefused
+from unifier.adapters.timestamps import parse_time
+from unifier.errors import AdapterError, NotFound, TriggerRefused
 from unifier.model import (
     Cause,
     CauseKind,
@@ -54,6 +58,8 @@ from unifier.model import (
 )
 
 HEALTH_TTL = 60.0  # seconds a health() answer is reused
+# trigger answers that refuse this run (bad conf, bad body), not the caller or the server
+REFUSED_TRIGGER_STATUSES = frozenset({400, 422})
 RUN_ID_PREFIX = "unifier"
 NOTE_PREFIX = "unifier firing "  # the run's note names the firing: a 409 is adopted only after checking it
 
@@ -77,8 +83,8 @@ CAUSE_FOR_RUN_TYPE: dict[str, CauseKind] = {
 
 
 class AirflowAdapter(Adapter):
-    kind = "airflow"
-    settings_model = AirflowSettings
+    kind = ADAPTER.kind
+    settings_model = ADAPTER.settings
     capabilities = Capabilities(trigger=True, cancel=True, logs=True, schedules=True, push=True,
                                 parameters=True)
     state_map: ClassVar[dict[str, RunState]] = STATE_MAP
@@ -117,15 +123,7 @@ class AirflowAdapter(Adapter):
         return await asyncio.to_thread(self._discover)
 
     def _discover(self) -> list[Job]:
-        dags: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            body = self.rest.list_dags(offset)
-            page = _list(body, "dags")
-            dags += page
-            offset += len(page)
-            if not page or offset >= int(body.get("total_entries") or 0):
-                break
+        dags, _ = read_pages(lambda cursor, offset: self.rest.list_dags(offset), "dags")
         default_tz = self._server_timezone(dags[0]["dag_id"]) if dags else None
         return [self._job(dag, default_tz) for dag in dags]
 
@@ -141,7 +139,7 @@ class AirflowAdapter(Adapter):
     def _job(self, dag: dict[str, Any], default_tz: str | None) -> Job:
         dag_id = dag["dag_id"]
         summary = dag.get("timetable_summary")
-        next_run = _time(dag.get("next_dagrun_run_after")) or _time(dag.get("next_dagrun_logical_date"))
+        next_run = parse_time(dag.get("next_dagrun_run_after")) or parse_time(dag.get("next_dagrun_logical_date"))
         cron = summary if summary and schedule.problem(summary) is None else None
         extra: dict[str, Any] = {
             "timetable_summary": summary,
@@ -212,27 +210,10 @@ class AirflowAdapter(Adapter):
     def _runs_since(self, since: datetime | None) -> tuple[list[dict[str, Any]], datetime | None]:
         """Every DAG run updated at or after ``since``, oldest change first; and the
         server's time at the first page."""
-        rows: list[dict[str, Any]] = []
-        server_time: datetime | None = None
         # keyset pagination where the server has it: a run updated mid-way cannot shift a page
-        cursor: str | None = "" if self.rest.version == "v2" else None
-        offset = 0
-        while True:
-            resp = self.rest.list_runs(since, cursor, offset)
-            if server_time is None:
-                server_time = resp.server_time
-            page = _list(resp.body, "dag_runs")
-            rows += page
-            if cursor is not None and "next_cursor" in resp.body:
-                cursor = resp.body["next_cursor"]
-                if not cursor or not page:
-                    break
-            else:
-                # Airflow 2, and 3 before 3.2, have no cursor (and ignore it): page by offset.
-                cursor = None
-                offset += len(page)
-                if not page or offset >= int(resp.body.get("total_entries") or 0):
-                    break
+        rows, first = read_pages(lambda cursor, offset: self.rest.list_runs(since, cursor, offset),
+                                 "dag_runs", keyset=self.rest.version == "v2")
+        server_time = first.server_time
         return rows, server_time
 
     def _run(self, row: dict[str, Any]) -> Run:
@@ -253,9 +234,9 @@ class AirflowAdapter(Adapter):
             run_id=run_id,
             state=state,
             native_state=native,
-            queued_at=_time(row.get("queued_at")),
-            started_at=_time(row.get("start_date")),
-            ended_at=_time(row.get("end_date")) if state.terminal else None,
+            queued_at=parse_time(row.get("queued_at")),
+            started_at=parse_time(row.get("start_date")),
+            ended_at=parse_time(row.get("end_date")) if state.terminal else None,
             parameters=row.get("conf") or {},
             cause=cause,
             log_url=self.run_url(dag_id, run_id),
@@ -290,10 +271,10 @@ class AirflowAdapter(Adapter):
             self.rest.unpause(dag_id)
         try:
             resp = self.rest.trigger(dag_id, run_id, dict(params), f"{NOTE_PREFIX}{firing_id}")
-        except AdapterError as exc:
-            if isinstance(exc, ToolUnavailable | NotFound):
-                raise
-            # 400/422: Airflow validated conf against the DAG's params and refused it
+        except AirflowHTTPError as exc:
+            if exc.status not in REFUSED_TRIGGER_STATUSES:
+                raise  # credentials, permissions: not a verdict on this trigger
+            # Airflow validated conf against the DAG's params (or the body) and refused it
             raise TriggerRefused(f"Airflow refused to start DAG {dag_id!r}: {exc}",
                                  instance=self.instance) from None
         if resp.status == 409:  # this firing already started its run: adopt it
@@ -350,17 +331,10 @@ class AirflowAdapter(Adapter):
 
     def _logs(self, dag_id: str, run_id: str) -> str:
         """Every try of every task instance that ran, in the order they started."""
-        tis: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            body = self.rest.task_instances_page(dag_id, run_id, offset)
-            page = _list(body, "task_instances")
-            tis += page
-            offset += len(page)
-            if not page or offset >= int(body.get("total_entries") or 0):
-                break
+        tis, _ = read_pages(lambda cursor, offset: self.rest.task_instances_page(dag_id, run_id, offset),
+                            "task_instances")
         far = datetime.max.replace(tzinfo=UTC)
-        tis.sort(key=lambda ti: (_time(ti.get("start_date")) or far, ti.get("task_id", ""),
+        tis.sort(key=lambda ti: (parse_time(ti.get("start_date")) or far, ti.get("task_id", ""),
                                  ti.get("map_index", -1)))
         parts: list[str] = []
         for ti in tis:
@@ -392,7 +366,7 @@ class AirflowAdapter(Adapter):
         # a triggerer is optional, and a dag-processor may run inside the scheduler
         sick = [name for name in ("metadatabase", "scheduler") if components[name] != "healthy"]
         import_errors = [{"file": e.get("filename"), "error": _last_line(e.get("stack_trace")),
-                          "at": e.get("timestamp")} for e in _list(errors, "import_errors")]
+                          "at": e.get("timestamp")} for e in listed(errors, "import_errors")]
         total = int(errors.get("total_entries") or len(import_errors))
         messages = [f"unhealthy: {', '.join(sick)}"] if sick else []
         if total:
@@ -453,22 +427,6 @@ def _fires_at(cron: str, tz: str | None, instant: datetime) -> bool:
         return schedule.next_run(cron, tz, after=instant - timedelta(seconds=1)) == instant
     except ValueError:
         return False
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _list(body: Any, key: str) -> list[dict[str, Any]]:
-    if not isinstance(body, dict) or not isinstance(body.get(key), list):
-        raise AdapterError(f"Airflow answered without a {key!r} list: {str(body)[:200]}")
-    return body[key]
 
 
 def _last_line(text: str | None) -> str:

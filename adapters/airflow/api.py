@@ -46,9 +46,9 @@ class RestV2:
     def run_url(self, ui: str, dag_id: str, run_id: str) -> str:
         return f"{ui}/dags/{_q(dag_id)}/runs/{_q(run_id)}"
 
-    def list_dags(self, offset: int) -> dict[str, Any]:
+    def list_dags(self, offset: int) -> Response:
         return self.c.call(self.dags.get_dags_without_preload_content, what="GET /api/v2/dags",
-                           limit=PAGE, offset=offset, order_by=["dag_id"], exclude_stale=True).body
+                           limit=PAGE, offset=offset, order_by=["dag_id"], exclude_stale=True)
 
     def dag_details(self, dag_id: str) -> dict[str, Any]:
         return self.c.call(self.dags.get_dag_details_without_preload_content, dag_id,
@@ -91,9 +91,9 @@ class RestV2:
                     af.DAGRunPatchBody(state=af.DagRunMutableStates.FAILED), update_mask=["state"],
                     what=f"PATCH dagRuns/{run_id} of {dag_id} (mark failed)")
 
-    def task_instances_page(self, dag_id: str, run_id: str, offset: int) -> dict[str, Any]:
+    def task_instances_page(self, dag_id: str, run_id: str, offset: int) -> Response:
         return self.c.call(self.task_instances.get_task_instances_without_preload_content, dag_id, run_id,
-                           limit=PAGE, offset=offset, what=f"GET taskInstances of {dag_id}/{run_id}").body
+                           limit=PAGE, offset=offset, what=f"GET taskInstances of {dag_id}/{run_id}")
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, attempt: int, map_index: int) -> Any:
         return self.c.call(self.task_instances.get_log_without_preload_content, dag_id, run_id, task_id,
@@ -127,11 +127,12 @@ class RestV1:
     def run_url(self, ui: str, dag_id: str, run_id: str) -> str:
         return f"{ui}/dags/{_q(dag_id)}/grid?dag_run_id={_q(run_id)}"
 
-    def list_dags(self, offset: int) -> dict[str, Any]:
-        body = self._get("/dags", limit=PAGE, offset=offset, order_by="dag_id", only_active="true")
-        if isinstance(body, dict) and isinstance(body.get("dags"), list):
-            body["dags"] = [_dag_v1_to_v2(d) for d in body["dags"]]
-        return body
+    def list_dags(self, offset: int) -> Response:
+        resp = self.c.raw("GET", f"{self.prefix}/dags", what=f"GET {self.prefix}/dags",
+                          query={"limit": PAGE, "offset": offset, "order_by": "dag_id", "only_active": "true"})
+        if isinstance(resp.body, dict) and isinstance(resp.body.get("dags"), list):
+            resp.body["dags"] = [_dag_v1_to_v2(d) for d in resp.body["dags"]]
+        return resp
 
     def dag_details(self, dag_id: str) -> dict[str, Any]:
         return self._get(f"/dags/{_q(dag_id)}/details")
@@ -163,9 +164,9 @@ class RestV1:
         self.c.raw("PATCH", f"{self.prefix}/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}", body={"state": "failed"},
                    what=f"PATCH dagRuns/{run_id} of {dag_id} (mark failed)")
 
-    def task_instances_page(self, dag_id: str, run_id: str, offset: int) -> dict[str, Any]:
-        return self._get(f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances",
-                         what=f"GET taskInstances of {dag_id}/{run_id}", limit=PAGE, offset=offset)
+    def task_instances_page(self, dag_id: str, run_id: str, offset: int) -> Response:
+        return self.c.raw("GET", f"{self.prefix}/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances",
+                          query={"limit": PAGE, "offset": offset}, what=f"GET taskInstances of {dag_id}/{run_id}")
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, attempt: int, map_index: int) -> Any:
         # JSON would wrap the text in a Python repr of (host, text) tuples: ask for text

@@ -20,7 +20,6 @@ AdapterError naming the credentials; 404 -> NotFound; garbage -> AdapterError.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import threading
 import time
@@ -40,6 +39,15 @@ from unifier.errors import AdapterError, NotFound, ToolUnavailable
 # Refresh a password-derived token this long before it expires (Airflow's default
 # lifetime is 24 h; a short-lived one is refreshed at half its life).
 TOKEN_REFRESH_MARGIN = 300.0
+
+
+class AirflowHTTPError(AdapterError):
+    """Airflow refused a request with an HTTP status (kept in ``status``) that callers may
+    interpret: 400 and 422 on a trigger are a verdict on its parameters."""
+
+    def __init__(self, message: str, *, status: int, instance: str | None = None):
+        self.status = status
+        super().__init__(message, instance=instance)
 
 
 @dataclass
@@ -66,26 +74,25 @@ class AirflowClient:
         self.api = af.ApiClient(config)
         self.requests = 0  # every HTTP request sent, token requests included
         self._version: str | None = None if settings.api_version == "auto" else settings.api_version
+        self._version_lock = threading.Lock()
+        # the bearer token a password buys, owned by this client: the control loop keeps
+        # one adapter per instance alive between cycles, so it logs in once, not per sync
         if settings.token is not None:
             config.access_token = settings.token.get_secret_value()
-            self.session = None
+            self.session: _Session | None = None
         else:
-            self.session = _session_for(settings)
+            self.session = _Session()
 
     # -- which REST API -------------------------------------------------------------------
 
     @property
     def version(self) -> str:
-        """``v2`` (Airflow 3) or ``v1`` (Airflow 2), asked of the server once per URL and
-        process: its unauthenticated health endpoint exists under one prefix only."""
+        """``v2`` (Airflow 3) or ``v1`` (Airflow 2), asked of the server once per client:
+        its unauthenticated health endpoint exists under one prefix only."""
         if self._version is None:
-            with _SESSIONS_LOCK:
-                known = _VERSIONS.get(self.settings.url)
-            if known is None:
-                known = self._detect_version()
-                with _SESSIONS_LOCK:
-                    _VERSIONS[self.settings.url] = known
-            self._version = known
+            with self._version_lock:
+                if self._version is None:
+                    self._version = self._detect_version()
         return self._version
 
     def _detect_version(self) -> str:
@@ -221,8 +228,8 @@ class AirflowClient:
             raise ToolUnavailable(f"Airflow at {self.settings.url} failed {what} (HTTP {resp.status}: "
                                   f"{_detail(resp.body)})", instance=self.instance)
         if not 200 <= resp.status < 300:
-            raise AdapterError(f"Airflow at {self.settings.url} refused {what} (HTTP {resp.status}: "
-                               f"{_detail(resp.body)})", instance=self.instance)
+            raise AirflowHTTPError(f"Airflow at {self.settings.url} refused {what} (HTTP {resp.status}: "
+                                   f"{_detail(resp.body)})", status=resp.status, instance=self.instance)
 
     def close(self) -> None:
         self.api.rest_client.pool_manager.clear()
@@ -230,24 +237,12 @@ class AirflowClient:
 
 @dataclass
 class _Session:
-    """A bearer token shared by every client of one (url, user, password): the
-    reconciler may build a fresh adapter per sync, which must not mean a login per sync."""
+    """The bearer token a username/password bought, and when to buy a new one; the lock
+    keeps worker threads from logging in at once."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     token: str = ""
     refresh_at: float = 0.0
-
-
-_SESSIONS: dict[tuple[str, str, str], _Session] = {}
-_VERSIONS: dict[str, str] = {}  # url -> "v2" | "v1"
-_SESSIONS_LOCK = threading.Lock()
-
-
-def _session_for(settings: AirflowSettings) -> _Session:
-    secret = hashlib.sha256(settings.password.get_secret_value().encode()).hexdigest()  # type: ignore[union-attr]
-    key = (settings.url, settings.username or "", secret)
-    with _SESSIONS_LOCK:
-        return _SESSIONS.setdefault(key, _Session())
 
 
 def _jwt_expiry(token: str) -> float | None:

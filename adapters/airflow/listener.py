@@ -41,9 +41,9 @@ try:  # inside Airflow
     from airflow.listeners import hookimpl
     from airflow.plugins_manager import AirflowPlugin
 except ImportError:  # imported by unifier's own tests or docs, without Airflow installed
-    AirflowPlugin = object  # type: ignore[assignment,misc]
+    AirflowPlugin = object
 
-    def hookimpl(func):  # type: ignore[no-redef]
+    def hookimpl(func):
         return func
 
 
@@ -105,7 +105,7 @@ def on_dag_run_failed(dag_run: Any, msg: str) -> None:
     notify("dag_run_failed", dag_run)
 
 
-class UnifierListenerPlugin(AirflowPlugin):  # type: ignore[misc,valid-type]
+class UnifierListenerPlugin(AirflowPlugin):
     """Registers this module's hooks with Airflow's listener manager."""
 
     name = "unifier_listener"

@@ -10,7 +10,7 @@
         # token: ${file:/run/secrets/airflow-token}
         verify: true                              # or a CA bundle path, or false
         timeout: 10
-      poll_interval: 30s                          # or config.poll_interval, as issue 3 names it
+      poll_interval: 30s                          # or config.poll_interval (the instance's wins)
 
 Credentials are secret references, resolved only when the adapter is built.
 """
@@ -19,15 +19,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from unifier.adapters.http_settings import HttpToolSettings, http_url
 from unifier.duration import Duration
 from unifier.secrets import SecretRef
 
 
-class AirflowSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AirflowSettings(HttpToolSettings):
     url: str = Field(
         description="Base URL of the Airflow API server, e.g. https://airflow.example.com "
         "(without /api/v2).",
@@ -49,10 +48,6 @@ class AirflowSettings(BaseModel):
         default="auto",
         description="REST API to speak: v2 (Airflow 3), v1 (Airflow 2, basic auth), or auto "
         "(asked of the server once).",
-    )
-    verify: bool | str = Field(
-        default=True,
-        description="TLS verification: true, false, or the path of a CA bundle file.",
     )
     timeout: float = Field(default=10.0, gt=0, description="Seconds before a request to Airflow times out.")
     poll_interval: Duration | None = Field(
@@ -80,14 +75,11 @@ class AirflowSettings(BaseModel):
 
     @field_validator("url", "ui_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
+    def _url_without_api_prefix(cls, value: str | None) -> str | None:
+        # paths are written from the root: "https://a/api/v2/" and "https://a" are one server
         if value is None:
             return None
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        value = value.removesuffix("/api/v2")
-        return value
+        return http_url(value).rstrip("/").removesuffix("/api/v2")
 
     @model_validator(mode="after")
     def _one_way_to_authenticate(self) -> AirflowSettings:

@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
-from unifier.adapters.cron import crontab
+from unifier.adapters.cron import ADAPTER, crontab
 from unifier.adapters.cron.settings import CronSettings
 from unifier.adapters.cron.wrapper import WRAPPER_MODULE_NAME, default_spool
+from unifier.adapters.timestamps import parse_time
 from unifier.errors import NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state
 from unifier.schedule import next_run
-from unifier.spool import RUN_ID_RE, Spool, SpoolRun, process_alive
+from unifier.spool import RUN_ID_RE, Runners, Spool, SpoolRun, process_alive
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,9 @@ def local_zone() -> str:
     return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else "UTC"
 
 
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 class CronAdapter(Adapter):
-    kind = "cron"
-    settings_model = CronSettings
+    kind = ADAPTER.kind
+    settings_model = ADAPTER.settings
     capabilities = Capabilities(cancel=True, logs=True, schedules=True)
     state_map: ClassVar[dict[str, RunState]] = {
         "starting": RunState.QUEUED,
@@ -83,6 +80,7 @@ class CronAdapter(Adapter):
     def __init__(self, instance: str, settings: CronSettings):
         super().__init__(instance, settings)
         self.spool = Spool(settings.spool or default_spool(instance))
+        self.runners = Runners()  # the wrappers trigger() started, reaped as they exit
 
     # -- crontabs ---------------------------------------------------------------------
 
@@ -147,12 +145,12 @@ class CronAdapter(Adapter):
             kind = CauseKind(cause.get("kind") or "unknown")
         except ValueError:
             kind = CauseKind.UNKNOWN
-        started = _time(record.started_at)
+        started = parse_time(record.started_at)
         return Run(
             job=self.job_uri(match["native_id"]), run_id=record.run_id,
             state=map_state(self.state_map, record.native_state), native_state=record.native_state,
             version=record.version, queued_at=started, started_at=started,
-            ended_at=_time(record.ended_at), parameters=record.params or {},
+            ended_at=parse_time(record.ended_at), parameters=record.params or {},
             cause=Cause(kind=kind, firing_id=record.firing_id),
             log_url=self.spool.log_path(record.run_id).as_uri(),
             details={"exit_code": record.exit_code, "output_tail": record.output_tail,
@@ -170,7 +168,7 @@ class CronAdapter(Adapter):
             if not process_alive(record.pid, record.pid_start):
                 record = self.spool.get(run_id) or self.spool.mark_lost(record, "runner died before starting")
         run = self._run(record) if record else None
-        if run is None or run.job != self.job_uri(native_id):
+        if record is None or run is None or run.job != self.job_uri(native_id):
             raise NotFound(f"no run {run_id!r} of {self.job_uri(native_id)}")
         return record, run
 
@@ -214,13 +212,17 @@ class CronAdapter(Adapter):
             raise TriggerRefused(f"{uri}: no such user {switch!r} on this machine",
                                  instance=self.instance) from None
         try:
-            record = await asyncio.to_thread(self.spool.spawn, argv, run_id, uri, env=env,
-                                             cwd=env["HOME"] if os.path.isdir(env["HOME"]) else "/")
+            record = await asyncio.to_thread(self._spawn, argv, run_id, uri, env)
         except (OSError, RuntimeError) as exc:
             raise TriggerRefused(f"cannot start {uri}: {exc}", instance=self.instance) from exc
         run = self._run(record)
         assert run is not None
         return run
+
+    def _spawn(self, argv: list[str], run_id: str, uri: str, env: dict[str, str]) -> SpoolRun:
+        """The wrapper, detached, in the user's home as cron would (worker thread)."""
+        cwd = env["HOME"] if os.path.isdir(env["HOME"]) else "/"
+        return self.runners.spawn(self.spool, argv, run_id, uri, env=env, cwd=cwd)
 
     def _cron_env(self, entry: crontab.Entry, username: str) -> dict[str, str]:
         user = pwd.getpwnam(username)

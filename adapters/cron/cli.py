@@ -1,6 +1,7 @@
 """CLI commands of the cron adapter: ``unifier exec`` and ``unifier cron wrap|unwrap``.
 
-Added to the ``unifier`` command through the ``unifier_add_commands`` hook.
+Added through the ``unifier_cli_commands`` hook (``exec`` also as
+a fast command, run without building the CLI).
 ``wrap`` edits only the command part of the chosen lines (every other byte of the file
 is kept), keeps a backup ``FILE.unifier-bak.TIMESTAMP``, and does nothing to a line
 already wrapped. To wrap a live user crontab, edit a copy and install it::
@@ -138,7 +139,8 @@ def wrap(
     spool: Annotated[str | None, typer.Option(
         "--spool", help="Spool the wrapper records into (default: the wrapper's own default).")] = None,
     executable: Annotated[str | None, typer.Option(
-        "--wrapper", help="Path of the unifier command cron should call (default: the one beside this Python).")] = None,
+        "--wrapper",
+        help="Path of the unifier command cron should call (default: the one beside this Python).")] = None,
     fmt: FormatOpt = "auto",
 ) -> None:
     """Insert `unifier exec` into chosen crontab lines so their runs are recorded."""

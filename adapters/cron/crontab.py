@@ -178,7 +178,7 @@ def parse(path: str, fmt: str = "auto", text: str | None = None) -> Crontab:
             env[var.group(1)] = _unquote(var.group(2))
             continue
         entry, reason = _parse_entry(path, number, line, fmt, env, pending)
-        if reason:
+        if entry is None:
             tab.problems.append(f"{path}:{number}: {reason}")
         else:
             tab.entries.append(entry)
@@ -220,7 +220,8 @@ def split_percent(command: str, unescape: bool = True) -> tuple[str, str | None]
     """Split a crontab command at its first unescaped ``%`` as cron does: (command,
     stdin or None). With ``unescape``, ``\\%`` becomes ``%`` and, in the stdin part,
     ``%`` a newline (what the shell and the command receive)."""
-    out, escaped = [], False
+    out: list[str] = []
+    escaped = False
     for i, ch in enumerate(command):
         if escaped:
             if ch == "%" and unescape:
@@ -237,7 +238,8 @@ def split_percent(command: str, unescape: bool = True) -> tuple[str, str | None]
 
 
 def _stdin_text(rest: str) -> str:
-    out, escaped = [], False
+    out: list[str] = []
+    escaped = False
     for ch in rest:
         if escaped:
             if ch != "%":
@@ -272,13 +274,14 @@ def derived_id(command: str, user: str | None = None) -> str:
 
 def assign_ids(tabs: list[Crontab]) -> list[str]:
     """Give every entry its native id; returns problems (duplicate ids)."""
-    problems, seen = [], {}
+    problems: list[str] = []
+    seen: dict[str, str] = {}  # native id -> where it was first given
     for tab in tabs:
         for entry in tab.entries:
             if entry.name:
                 native = entry.name
-            elif entry.wrapped and URI_RE.match(entry.wrapped.job):
-                native = URI_RE.match(entry.wrapped.job).group("native_id")
+            elif entry.wrapped and (wrapped := URI_RE.match(entry.wrapped.job)):
+                native = wrapped.group("native_id")
             else:
                 native = derived_id(entry.run_command, entry.user)
             base, n = native, 1

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from unifier.spool import RUN_ID_RE, Spool, default_location
+from unifier.spool import RUN_ID_RE, Command, Output, RunStart, Spool, default_location, execute
 
 WRAPPER_MODULE_NAME = "unifier.adapters.cron.wrapper"
 URI_RE = re.compile(r"^cron://(?P<instance>[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)/(?P<native_id>.+)$")
@@ -109,10 +109,12 @@ def run(job: str, command: list[str], *, spool: str | None = None, run_id: str |
               file=sys.stderr)
         sys.stderr.flush()
         os.execvpe(argv[0], argv, env)
-    code = where.execute(
-        run_id, job, argv, params=params, firing_id=firing_id, env=env,
-        cause={"kind": cause, "firing_id": firing_id}, command=command if len(command) > 1 else command[0],
-        stdin=stdin.encode() if stdin is not None else None, passthrough=passthrough, user=user)
+    code = execute(
+        where,
+        RunStart(run_id, job, params=params, cause={"kind": cause, "firing_id": firing_id},
+                 firing_id=firing_id, command=command if len(command) > 1 else command[0]),
+        Command(argv, env=env, stdin=stdin.encode() if stdin is not None else None, user=user),
+        Output(passthrough=passthrough))
     if code is None:
         print(f"unifier exec: run {run_id} is already claimed; not starting it again", file=sys.stderr)
         return 0

@@ -7,20 +7,21 @@ installed (``pip install 'unifier[jenkins]'``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from unifier.hookspecs import hookimpl
+from unifier.plugins import AdapterRegistry, AdapterSpec
+
+# The one declaration of this adapter kind: the registry reads it, and JenkinsAdapter takes
+# its kind and settings model from it.
+ADAPTER = AdapterSpec(
+    kind="jenkins",
+    settings_path="unifier.adapters.jenkins.settings:JenkinsSettings",
+    implementation="unifier.adapters.jenkins.adapter:JenkinsAdapter",
+    extra="jenkins",
+    description="Jenkins (JSON API): jobs in folders, builds, trigger, cancel, console logs, "
+    "timer specs with H",
+)
 
 
 @hookimpl
-def unifier_register_adapters(register: Any) -> None:
-    from unifier.adapters.jenkins.settings import JenkinsSettings
-
-    register.add_adapter(
-        kind="jenkins",
-        settings=JenkinsSettings,
-        implementation="unifier.adapters.jenkins.adapter:JenkinsAdapter",
-        extra="jenkins",
-        description="Jenkins (JSON API): jobs in folders, builds, trigger, cancel, console logs, "
-        "timer specs with H",
-    )
+def unifier_register_adapters(register: AdapterRegistry) -> None:
+    register.add(ADAPTER)

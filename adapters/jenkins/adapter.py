@@ -76,15 +76,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet
+from unifier.adapters.jenkins import ADAPTER
 from unifier.adapters.jenkins import builds as B
 from unifier.adapters.jenkins.adoption import Attempt
-from unifier.adapters.jenkins.client import JenkinsClient, JenkinsHTTPError, job_path
-from unifier.adapters.jenkins.jobconfig import CachedConfig, config_key, parameter_definitions, timer_spec_of
+from unifier.adapters.jenkins.client import JenkinsClient, job_path
+from unifier.adapters.jenkins.jobconfig import CachedConfig, ConfigCache, parameter_definitions
 from unifier.adapters.jenkins.schedule import CronSpecError, resolve
 from unifier.adapters.jenkins.settings import JenkinsSettings
 from unifier.errors import AdapterError, NotFound, TriggerRefused, UnifierError
@@ -92,13 +93,15 @@ from unifier.model import Health, Job, Run, RunState, as_utc, map_state, utcnow
 
 # builds read per page when looking for an earlier attempt of a firing
 _ADOPT_PAGE = 25
-# config.xml reads in flight at once during discovery
-_CONFIG_CONCURRENCY = 4
+# a discovery's tree serves the changes() that follows it only this soon after
+_PREFETCH_FRESH_SECONDS = 10.0
+# health() needs no request when the controller answered this recently
+_HEALTH_FRESH_SECONDS = 30.0
 
 
 class JenkinsAdapter(Adapter):
-    kind = "jenkins"
-    settings_model = JenkinsSettings
+    kind = ADAPTER.kind
+    settings_model = ADAPTER.settings
     capabilities = Capabilities(cancel=True, logs=True, schedules=True)
     state_map: ClassVar[dict[str, RunState]] = B.STATE_MAP
 
@@ -107,11 +110,14 @@ class JenkinsAdapter(Adapter):
     def __init__(self, instance: str, settings: JenkinsSettings):
         super().__init__(instance, settings)
         if settings.unstable_is == "succeeded":
-            self.state_map = {**B.STATE_MAP, "UNSTABLE": RunState.SUCCEEDED}
+            # this instance's reading of UNSTABLE shadows the class-wide map
+            self.state_map = {**B.STATE_MAP, "UNSTABLE": RunState.SUCCEEDED}  # type: ignore[misc]
         token = settings.token.get_secret_value() if settings.token else None
         self.client = JenkinsClient(instance, settings.url, settings.username, token,
                                     settings.verify, settings.timeout)
-        self._configs: dict[str, CachedConfig] = {}
+        self._configs = ConfigCache(self.client, self.settings.config_max_age)
+        # (monotonic time, nodes) of the last discovery's tree, until changes() uses it
+        self._prefetched: tuple[float, list[B.Node]] | None = None
         # firing id -> (native id, run id) this process started or adopted
         self._claims: dict[str, tuple[str, str]] = {}
         self._first_attempts: dict[str, datetime] = {}
@@ -173,40 +179,17 @@ class JenkinsAdapter(Adapter):
 
     # -- discovery -----------------------------------------------------------------
 
+    def remember(self, jobs: Sequence[Job]) -> None:
+        self._configs.remember(jobs)
+
     async def discover(self) -> list[Job]:
-        nodes = [n for n in await self._walk(B.discovery_tree(self.settings.folder_depth)) if n.is_job]
-        limit = asyncio.Semaphore(_CONFIG_CONCURRENCY)
-
-        async def config(node: B.Node) -> CachedConfig:
-            async with limit:
-                return await self._config_of(node)
-
-        configs = await asyncio.gather(*(config(n) for n in nodes))
-        known = {n.full_name for n in nodes}
-        for name in list(self._configs):
-            if name not in known:
-                del self._configs[name]
+        # one tree for both discovery and the sync that follows it (see _prefetched)
+        tree = B.discovery_tree(self.settings.folder_depth, self.settings.builds_per_job)
+        walked = await self._walk(tree)
+        self._prefetched = (time.monotonic(), walked)
+        nodes = [n for n in walked if n.is_job]
+        configs = await self._configs.read_all(nodes)
         return [self._job(node, cfg) for node, cfg in zip(nodes, configs, strict=True)]
-
-    async def _config_of(self, node: B.Node) -> CachedConfig:
-        key = config_key(node)
-        cached = self._configs.get(node.full_name)
-        if cached and cached.key == key and time.monotonic() - cached.fetched < self.settings.config_max_age:
-            return cached
-        try:
-            text = await asyncio.to_thread(self.client.get_text, job_path(node.full_name) + "config.xml")
-            entry = CachedConfig(key, time.monotonic(), timer_spec_of(text))
-        except NotFound:
-            entry = CachedConfig(key, time.monotonic(), None, "config.xml not found")
-        except JenkinsHTTPError as exc:
-            if exc.status != 403:
-                raise
-            # reading config.xml needs Item/ExtendedRead: without it the job has no forecast
-            entry = CachedConfig(key, time.monotonic(), None, "no permission to read config.xml")
-        except ET.ParseError as exc:
-            entry = CachedConfig(key, time.monotonic(), None, f"config.xml is not XML: {exc}")
-        self._configs[node.full_name] = entry
-        return entry
 
     def _job(self, node: B.Node, cfg: CachedConfig) -> Job:
         data = node.data
@@ -215,13 +198,11 @@ class JenkinsAdapter(Adapter):
             "class": data.get("_class"),
             "parameters": definitions,
             "firing_parameter": any(d["name"] == B.FIRING_PARAMETER for d in definitions),
+            **cfg.as_extra(),
         }
         schedule = next_run = None
         zone = None
-        if cfg.error:
-            extra["config_error"] = cfg.error
         if cfg.spec:
-            extra["timer_spec"] = cfg.spec
             try:
                 spec = resolve(cfg.spec, node.full_name, self.settings.timezone)
             except CronSpecError as exc:
@@ -244,7 +225,9 @@ class JenkinsAdapter(Adapter):
         before = self.client.requests
         marks = B.load_watermark(watermark)
         window = self.settings.builds_per_job
-        nodes = await self._walk(B.sync_tree(self.settings.folder_depth, window))
+        nodes = self._take_prefetched()
+        if nodes is None:
+            nodes = await self._walk(B.sync_tree(self.settings.folder_depth, window))
         runs: list[Run] = []
         new_marks: dict[str, B.JobMark] = {}
         for node in nodes:
@@ -255,6 +238,14 @@ class JenkinsAdapter(Adapter):
             runs.extend(job_runs)
         return ChangeSet(runs=runs, watermark=B.dump_watermark(new_marks),
                          requests=self.client.requests - before)
+
+    def _take_prefetched(self) -> list[B.Node] | None:
+        """The tree a discovery just read (it carries the builds window too), used once:
+        a sync cycle that discovers then reads changes makes one request, not two."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is None or time.monotonic() - prefetched[0] > _PREFETCH_FRESH_SECONDS:
+            return None
+        return prefetched[1]
 
     async def _job_changes(self, node: B.Node, mark: B.JobMark | None,
                            window: int) -> tuple[list[Run], B.JobMark]:
@@ -461,6 +452,10 @@ class JenkinsAdapter(Adapter):
             raise NotFound(f"{self.instance}: job {native_id!r} has no build {run_id}") from None
 
     async def health(self) -> Health:
+        # a sync that just succeeded has heard the controller: no request to ask again
+        version = self.client.version_heard_within(_HEALTH_FRESH_SECONDS)
+        if version:
+            return Health(ok=True, message=f"Jenkins {version}", details={"version": version})
         try:
             version = await asyncio.to_thread(self.client.version)
         except UnifierError as exc:

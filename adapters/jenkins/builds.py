@@ -60,10 +60,12 @@ def sync_tree(depth: int, builds: int) -> str:
     return tree
 
 
-def discovery_tree(depth: int) -> str:
+def discovery_tree(depth: int, builds: int) -> str:
+    """What discovery reads: the fields of :func:`sync_tree` plus the configuration fields,
+    so the sync that follows a discovery needs no request of its own."""
     tree = "jobs[name]"
     for _ in range(depth):
-        tree = f"jobs[{JOB_DISCOVERY_FIELDS},{tree}]"
+        tree = f"jobs[{JOB_DISCOVERY_FIELDS},builds[{BUILD_FIELDS}]{{0,{builds}}},{tree}]"
     return tree
 
 

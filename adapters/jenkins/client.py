@@ -20,11 +20,13 @@ Calls block; the adapter runs them with ``asyncio.to_thread``.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 import jenkins
 import requests
+from requests import Response
 from requests import exceptions as req_exc
 
 from unifier.errors import AdapterError, NotFound, ToolUnavailable
@@ -41,7 +43,7 @@ class JenkinsHTTPError(AdapterError):
 class HTTPStatusError(Exception):
     """Raised inside python-jenkins' request path so the status code survives."""
 
-    def __init__(self, response: requests.Response):
+    def __init__(self, response: Response):
         self.response = response
         super().__init__(f"HTTP {response.status_code}")
 
@@ -54,12 +56,12 @@ class _Jenkins(jenkins.Jenkins):
         self.requests = 0
         self._count_lock = threading.Lock()
 
-    def _request(self, req: requests.Request, stream: Any = None) -> requests.Response:
+    def _request(self, req: requests.Request, stream: Any = None) -> Response:
         with self._count_lock:
             self.requests += 1
         return super()._request(req, stream)
 
-    def _response_handler(self, response: requests.Response) -> requests.Response:
+    def _response_handler(self, response: Response) -> Response:
         # python-jenkins folds 401/403/500 into one message; keep the response instead.
         # 404 stays python-jenkins' NotFoundException: its crumb probe relies on it.
         if response.status_code == 404:
@@ -94,6 +96,8 @@ class JenkinsClient:
         self.url = url
         self._jenkins = _Jenkins(url, username=username, password=token, timeout=timeout)
         self._jenkins._session.verify = verify
+        # (monotonic time, X-Jenkins) of the last successful answer: health without a request
+        self._last_heard: tuple[float, str] | None = None
 
     @property
     def requests(self) -> int:
@@ -102,15 +106,16 @@ class JenkinsClient:
     # -- requests -------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                crumb: bool | None = None) -> requests.Response:
+                crumb: bool | None = None) -> Response:
         """``path`` is relative to the root (``job/a/api/json``). POSTs carry a crumb when the
         controller issues one; a stale crumb is refreshed once."""
         crumb = method != "GET" if crumb is None else crumb
         url = self.url + path + (("&" if "?" in path else "?") + urlencode(params) if params else "")
+        self._last_heard = None  # until this request succeeds
         for attempt in (1, 2):
             req = requests.Request(method, url)
             try:
-                return self._jenkins.jenkins_request(req, add_crumb=crumb)
+                response = self._jenkins.jenkins_request(req, add_crumb=crumb)
             except HTTPStatusError as exc:
                 response = exc.response
                 if (attempt == 1 and crumb and response.status_code == 403
@@ -131,9 +136,12 @@ class JenkinsClient:
                                    instance=self.instance) from None
             except jenkins.JenkinsException as exc:
                 raise AdapterError(f"{method} {path.split('?')[0]}: {exc}", instance=self.instance) from None
+            version = response.headers.get("X-Jenkins")
+            self._last_heard = (time.monotonic(), version) if version else None
+            return response
         raise AssertionError("unreachable")
 
-    def _status_error(self, method: str, path: str, response: requests.Response) -> AdapterError:
+    def _status_error(self, method: str, path: str, response: Response) -> AdapterError:
         where = f"{method} {path.split('?')[0]}"
         body = " ".join(response.text.split())[:200]
         status = response.status_code
@@ -157,6 +165,13 @@ class JenkinsClient:
 
     def close(self) -> None:
         self._jenkins._session.close()
+
+    def version_heard_within(self, seconds: float) -> str | None:
+        """The controller's version if it answered successfully in the last ``seconds``."""
+        heard = self._last_heard
+        if heard is None or time.monotonic() - heard[0] > seconds:
+            return None
+        return heard[1]
 
     def version(self) -> str | None:
         response = self.request("GET", "api/json", params={"tree": "mode"})

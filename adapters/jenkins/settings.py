@@ -18,17 +18,15 @@ build it already started (see :mod:`unifier.adapters.jenkins.adapter`).
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from unifier.adapters.http_settings import HttpToolSettings
 from unifier.secrets import SecretRef
 
 
-class JenkinsSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class JenkinsSettings(HttpToolSettings):
     url: str = Field(
         description="Root URL of the Jenkins controller, including any context path "
         "(https://ci.example.com/jenkins/).",
@@ -42,10 +40,6 @@ class JenkinsSettings(BaseModel):
         default=None,
         description="API token of `username`, as a secret reference (${env:NAME} or ${file:PATH}).",
     )
-    verify: bool | str = Field(
-        default=True,
-        description="TLS verification: true, false, or the path of a CA bundle file.",
-    )
     timezone: str = Field(
         default="UTC",
         description="Time zone of the controller's JVM: timer specs without a TZ= line run in it, "
@@ -56,7 +50,6 @@ class JenkinsSettings(BaseModel):
         description="How an UNSTABLE build (test failures) is normalized.",
     )
     poll_interval: float = Field(default=30.0, gt=0, description="Seconds between syncs of this instance.")
-    timeout: float = Field(default=30.0, gt=0, description="Seconds before one HTTP request to Jenkins times out.")
     queue_wait: float = Field(
         default=30.0, ge=0,
         description="Seconds trigger() follows the new queue item to its build number before "
@@ -85,10 +78,8 @@ class JenkinsSettings(BaseModel):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"url must be an http(s) URL such as https://ci.example.com/, got {value!r}")
+    def _url_ends_with_slash(cls, value: str) -> str:
+        # job paths are joined to it: https://ci/jenkins + job/x would lose the context path
         return value if value.endswith("/") else value + "/"
 
     @field_validator("timezone")

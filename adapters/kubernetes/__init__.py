@@ -7,18 +7,20 @@ client is not installed (``pip install 'unifier[kubernetes]'``).
 
 from __future__ import annotations
 
-from typing import Any
-
-from unifier.adapters.kubernetes.settings import KubernetesSettings
 from unifier.hookspecs import hookimpl
+from unifier.plugins import AdapterRegistry, AdapterSpec
+
+# The one declaration of this adapter kind: the registry reads it, and KubernetesAdapter takes
+# its kind and settings model from it.
+ADAPTER = AdapterSpec(
+    kind="kubernetes",
+    settings_path="unifier.adapters.kubernetes.settings:KubernetesSettings",
+    implementation="unifier.adapters.kubernetes.adapter:KubernetesAdapter",
+    extra="kubernetes",
+    description="Kubernetes CronJobs (and labelled Jobs); runs are batch/v1 Jobs",
+)
 
 
 @hookimpl
-def unifier_register_adapters(register: Any) -> None:
-    register.add_adapter(
-        kind="kubernetes",
-        settings=KubernetesSettings,
-        implementation="unifier.adapters.kubernetes.adapter:KubernetesAdapter",
-        extra="kubernetes",
-        description="Kubernetes CronJobs (and labelled Jobs); runs are batch/v1 Jobs",
-    )
+def unifier_register_adapters(register: AdapterRegistry) -> None:
+    register.add(ADAPTER)

@@ -46,11 +46,12 @@ from typing import Any, ClassVar
 from kubernetes.client.exceptions import ApiException
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet
-from unifier.adapters.kubernetes import objects
+from unifier.adapters.kubernetes import ADAPTER, objects
 from unifier.adapters.kubernetes.api import KubeApi, Tally, WatchSession
 from unifier.adapters.kubernetes.objects import STATE_MAP, meta
 from unifier.adapters.kubernetes.selectors import Selector, parse
 from unifier.adapters.kubernetes.settings import KubernetesSettings
+from unifier.adapters.timestamps import parse_time
 from unifier.errors import NotFound, ToolUnavailable, TriggerRefused, UnifierError
 from unifier.model import Health, Job, Run, RunState, utcnow
 from unifier.schedule import next_run
@@ -64,8 +65,8 @@ def _fingerprint(run: Run) -> tuple[Any, ...]:
 
 
 class KubernetesAdapter(Adapter):
-    kind = "kubernetes"
-    settings_model = KubernetesSettings
+    kind = ADAPTER.kind
+    settings_model = ADAPTER.settings
     capabilities = Capabilities(cancel=True, logs=True, schedules=True, push=False)
     state_map: ClassVar[dict[str, RunState]] = STATE_MAP
 
@@ -176,8 +177,8 @@ class KubernetesAdapter(Adapter):
         the forecast then shows the next one after now and says so."""
         status, md = cronjob.get("status") or {}, meta(cronjob)
         now = utcnow()
-        base = (objects.parse_time(status.get("lastScheduleTime"))
-                or objects.parse_time(md.get("creationTimestamp")) or now)
+        base = (parse_time(status.get("lastScheduleTime"))
+                or parse_time(md.get("creationTimestamp")) or now)
         try:
             upcoming = next_run(schedule, tz, base)
             if upcoming is not None and upcoming < now:
@@ -206,10 +207,10 @@ class KubernetesAdapter(Adapter):
         tallies = [Tally() for _ in self.scopes]
         results = await asyncio.gather(*(
             self._sync_scope(scope, versions.get(scope), reported, tally)
-            for scope, tally in zip(self.scopes, tallies)))
+            for scope, tally in zip(self.scopes, tallies, strict=True)))
         runs: list[Run] = []
         new_versions: dict[str, str | None] = {}
-        for scope, (scope_runs, version, scope_notes) in zip(self.scopes, results):
+        for scope, (scope_runs, version, scope_notes) in zip(self.scopes, results, strict=True):
             runs.extend(scope_runs)
             new_versions[scope] = version
             notes.extend(scope_notes)
@@ -309,7 +310,7 @@ class KubernetesAdapter(Adapter):
             if theirs != firing_id:
                 raise TriggerRefused(
                     f"{native_id}: job {namespace}/{job_name} already exists and was not created "
-                    f"by firing {firing_id!r} (its firing id: {theirs!r})", instance=self.instance)
+                    f"by firing {firing_id!r} (its firing id: {theirs!r})", instance=self.instance) from None
         return self._run(created)
 
     async def _read_run(self, native_id: str, run_id: str) -> dict[str, Any]:

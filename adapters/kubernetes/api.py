@@ -164,7 +164,7 @@ class KubeApi:
             token: str | None = None
             try:
                 while True:
-                    extra = {"_continue": token} if token else {}
+                    extra: dict[str, Any] = {"_continue": token} if token else {}
                     if label_selector:
                         extra["label_selector"] = label_selector
                     body = self.call(fn, where, tally, *args, limit=self.settings.page_size,
@@ -236,7 +236,7 @@ class KubeApi:
 
     def _lister(self, kind: str, namespace: str | None) -> Callable[..., Any]:
         batch, core = self.batch, self.core
-        table = {
+        table: dict[tuple[str, bool], Callable[..., Any]] = {
             ("jobs", True): batch.list_namespaced_job,
             ("jobs", False): batch.list_job_for_all_namespaces,
             ("cronjobs", True): batch.list_namespaced_cron_job,

@@ -28,9 +28,9 @@ import copy
 import hashlib
 import json
 import re
-from datetime import datetime
 from typing import Any
 
+from unifier.adapters.timestamps import parse_time
 from unifier.model import Cause, CauseKind, Run, RunState, map_state
 
 # The key under which unifier records what a firing asked for, on the Job it creates.
@@ -83,13 +83,6 @@ def native_state(job: dict[str, Any], deleted: bool = False) -> tuple[str, dict[
     if status.get("startTime") or any(status.get(k) for k in ("active", "succeeded", "failed")):
         return "Active", None
     return "Pending", None
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """RFC 3339 as the API writes it ("2024-05-01T10:00:00Z"); None stays None."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def resource_version(obj: dict[str, Any]) -> int | None:

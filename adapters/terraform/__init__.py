@@ -8,19 +8,20 @@ through the local state's ``serial``. The adapter drives the user's own ``terraf
 
 from __future__ import annotations
 
-from typing import Any
-
 from unifier.hookspecs import hookimpl
+from unifier.plugins import AdapterRegistry, AdapterSpec
+
+# The one declaration of this adapter kind: the registry reads it, and TerraformAdapter takes
+# its kind and settings model from it.
+ADAPTER = AdapterSpec(
+    kind="terraform",
+    settings_path="unifier.adapters.terraform.settings:TerraformSettings",
+    implementation="unifier.adapters.terraform.adapter:TerraformAdapter",
+    extra="terraform",
+    description="Terraform/OpenTofu root modules: plan, apply, destroy; external applies observed",
+)
 
 
 @hookimpl
-def unifier_register_adapters(register: Any) -> None:
-    from unifier.adapters.terraform.settings import TerraformSettings
-
-    register.add_adapter(
-        kind="terraform",
-        settings=TerraformSettings,
-        implementation="unifier.adapters.terraform.adapter:TerraformAdapter",
-        extra="terraform",
-        description="Terraform/OpenTofu root modules: plan, apply, destroy; external applies observed",
-    )
+def unifier_register_adapters(register: AdapterRegistry) -> None:
+    register.add(ADAPTER)

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
+from unifier.adapters.terraform import ADAPTER
 from unifier.adapters.terraform import state as tfstate
 from unifier.adapters.terraform.command import (
     ACTIONS,
@@ -66,17 +67,18 @@ from unifier.adapters.terraform.command import (
 from unifier.adapters.terraform.roots import find_roots
 from unifier.adapters.terraform.runner import REQUEST_ENV, Request, root_holder
 from unifier.adapters.terraform.settings import TerraformSettings
+from unifier.adapters.timestamps import parse_time
 from unifier.errors import AdapterError, JobBusy, NotFound, ToolUnavailable, TriggerRefused
 from unifier.model import Cause, CauseKind, Health, Job, Run, RunState, map_state
-from unifier.spool import Spool, SpoolRun, default_location
+from unifier.spool import Runners, Spool, SpoolRun, default_location
 
 EXTERNAL = "applied-externally"
 _VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 class TerraformAdapter(Adapter):
-    kind = "terraform"
-    settings_model = TerraformSettings
+    kind = ADAPTER.kind
+    settings_model = ADAPTER.settings
     capabilities = Capabilities(trigger=True, cancel=True, logs=True, parameters=True)
     state_map: ClassVar[dict[str, RunState]] = {
         "starting": RunState.QUEUED,
@@ -101,6 +103,7 @@ class TerraformAdapter(Adapter):
     def __init__(self, instance: str, settings: TerraformSettings):
         super().__init__(instance, settings)
         self.spool = Spool(settings.spool or default_location("terraform", instance))
+        self.runners = Runners()  # the runners trigger() started, reaped as they exit
 
     # -- roots ------------------------------------------------------------------------
 
@@ -166,8 +169,8 @@ class TerraformAdapter(Adapter):
             state=map_state(self.state_map, native),
             native_state=native,
             version=spooled.version,
-            started_at=spooled.started_at,
-            ended_at=spooled.ended_at if spooled.ended else None,
+            started_at=parse_time(spooled.started_at),
+            ended_at=parse_time(spooled.ended_at) if spooled.ended else None,
             parameters=dict(spooled.params or {}),
             cause=cause,
             log_url=log.as_uri() if log.exists() else None,
@@ -232,7 +235,7 @@ class TerraformAdapter(Adapter):
         try:
             # a Spool object of its own: spawn polls the journal in a worker thread
             # while this adapter's own Spool may serve status() in the event loop
-            spooled = await asyncio.to_thread(Spool(self.spool.path).spawn, argv, run_id,
+            spooled = await asyncio.to_thread(self.runners.spawn, Spool(self.spool.path), argv, run_id,
                                               native_id, env=env, cwd=str(root))
         except RuntimeError as exc:
             raise AdapterError(f"{self.job_uri(native_id)}: the terraform runner did not start: {exc}",
@@ -276,14 +279,14 @@ class TerraformAdapter(Adapter):
 
         window: dict[str, list[SpoolRun]] = {}  # root path -> runs that ended in this window
         for spooled in runs.values():
-            root = _run_root(spooled)
-            if root is None:
+            run_root = _run_root(spooled)
+            if run_root is None:
                 continue
             if spooled.ended:
                 open_runs.pop(spooled.run_id, None)
-                window.setdefault(root, []).append(spooled)
+                window.setdefault(run_root, []).append(spooled)
             else:
-                open_runs[spooled.run_id] = root
+                open_runs[spooled.run_id] = run_root
 
         roots, problems = self._roots()
         notes += problems

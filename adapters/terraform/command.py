@@ -127,7 +127,9 @@ async def run_command(
             log(text)
 
     raw_output.parent.mkdir(parents=True, exist_ok=True)
-    with open(raw_output, "ab") as sink, open(raw_output, "rb") as reader:
+    # this loop is the detached runner's own (asyncio.run in runner.py): it serves nothing
+    # that a local file open could hold up
+    with open(raw_output, "ab") as sink, open(raw_output, "rb") as reader:  # noqa: ASYNC230
         reader.seek(0, os.SEEK_END)
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=str(cwd), env=dict(env), stdin=asyncio.subprocess.DEVNULL,

@@ -1,6 +1,6 @@
 """The detached runner of one terraform run: ``python -m unifier.adapters.terraform.runner``.
 
-The adapter starts it with :meth:`unifier.spool.Spool.spawn`, so the run outlives the
+The adapter starts it with :meth:`unifier.spool.Runners.spawn`, so the run outlives the
 unifier process that asked for it. The runner records the run in the shared spool
 (claim, start record, log, end record: the formats of :mod:`unifier.spool`) and runs
 ``terraform init`` then the action over the ``-json`` stream in asyncio subprocesses.

@@ -13,8 +13,11 @@ fixtures below, pointed at the most real backend that runs on the test machine::
         @pytest.fixture
         def slow_job(self): return "sleepy"            # runs >= 10 s (for cancel)
 
-Capabilities decide which tests apply: an adapter that declares ``cancel=False`` is not
-asked to cancel. Third-party adapters use the same suite (it ships in the package).
+Capabilities decide what is checked: an adapter that declares ``cancel=False`` must
+raise :class:`~unifier.errors.Unsupported` when asked to cancel (the same for
+``trigger`` and ``logs``), one that declares ``schedules=False`` must not put schedules
+on its jobs. Tests that need a triggered run skip, saying why, on an adapter that cannot
+trigger. Third-party adapters use the same suite (it ships in the package).
 """
 
 from __future__ import annotations
@@ -22,34 +25,31 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from unifier.adapter import Adapter, ChangeSet
-from unifier.errors import NotFound
-from unifier.model import NAME_RE, URI_RE, Job, Run, RunState
+from unifier import schedule
+from unifier.adapter import Adapter
+from unifier.errors import NotFound, Unsupported
+from unifier.model import NAME_RE, URI_RE, Job, Run, RunState, utcnow
 
 
 def new_firing_id() -> str:
     return f"conformance-{uuid.uuid4().hex}"
 
 
-async def wait_terminal(adapter: Adapter, native_id: str, run_id: str, timeout: float) -> Run:
-    """Poll ``status`` until the run is terminal; fail the test after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
+async def wait_terminal(adapter: Adapter, native_id: str, run_id: str, within: float) -> Run:
+    """Poll ``status`` until the run is terminal; fail the test after ``within`` s."""
+    deadline = time.monotonic() + within
     run = await adapter.status(native_id, run_id)
     while not run.state.terminal:
         if time.monotonic() > deadline:
-            pytest.fail(f"run {run_id} of {native_id} still {run.state.value} after {timeout}s")
+            pytest.fail(f"run {run_id} of {native_id} still {run.state.value} after {within}s")
         await asyncio.sleep(0.2)
         run = await adapter.status(native_id, run_id)
     return run
-
-
-async def drain_changes(adapter: Adapter, watermark: str | None) -> ChangeSet:
-    """Follow ``changes`` from ``watermark`` once; merged runs keep the newest view."""
-    return await adapter.changes(watermark)
 
 
 class AdapterConformance:
@@ -110,7 +110,9 @@ class AdapterConformance:
 
     async def test_trigger_with_parameters_succeeds(self, adapter: Adapter, succeeding_job: str) -> None:
         if not adapter.capabilities.trigger:
-            pytest.skip(f"{adapter.kind} cannot trigger")
+            with pytest.raises(Unsupported):
+                await adapter.trigger(succeeding_job, dict(self.trigger_params), new_firing_id())
+            return
         run = await adapter.trigger(succeeding_job, dict(self.trigger_params), new_firing_id())
         assert run.job == adapter.job_uri(succeeding_job)
         assert run.run_id
@@ -167,9 +169,11 @@ class AdapterConformance:
 
     # -- optional capabilities ----------------------------------------------------------
 
-    async def test_cancel(self, adapter: Adapter, slow_job: str) -> None:
+    async def test_cancel(self, adapter: Adapter, slow_job: str, succeeding_job: str) -> None:
         if not adapter.capabilities.cancel:
-            pytest.skip(f"{adapter.kind} does not declare cancel")
+            with pytest.raises(Unsupported):
+                await adapter.cancel(succeeding_job, "any-run")
+            return
         run = await adapter.trigger(slow_job, {}, new_firing_id())
         await adapter.cancel(slow_job, run.run_id)
         final = await wait_terminal(adapter, slow_job, run.run_id, self.run_timeout)
@@ -177,8 +181,46 @@ class AdapterConformance:
 
     async def test_logs(self, adapter: Adapter, succeeding_job: str) -> None:
         if not adapter.capabilities.logs:
-            pytest.skip(f"{adapter.kind} does not declare logs")
+            with pytest.raises(Unsupported):
+                await adapter.logs(succeeding_job, "any-run")
+            return
         run = await adapter.trigger(succeeding_job, dict(self.trigger_params), new_firing_id())
         await wait_terminal(adapter, succeeding_job, run.run_id, self.run_timeout)
         text = await adapter.logs(succeeding_job, run.run_id)
         assert isinstance(text, str) and text.strip(), "a finished run has a log"
+
+    async def test_schedules(self, adapter: Adapter) -> None:
+        """A job's ``schedule`` is what the forecast (``unifier status``) computes next
+        runs from: a cron expression unifier reads, in the job's time zone, with
+        ``next_run_at`` (when given, and the job is not paused) still ahead. No schedule
+        without the capability."""
+        jobs = await adapter.discover()
+        scheduled = [(job, job.schedule) for job in jobs if job.schedule]
+        if not adapter.capabilities.schedules:
+            assert scheduled == [], f"{adapter.kind} declares schedules=False but schedules {scheduled}"
+            return
+        assert scheduled, (f"{adapter.kind} declares schedules: the test backend needs a job with a "
+                           "schedule for this test")
+        now = utcnow()
+        for job, expression in scheduled:
+            upcoming = schedule.next_run(expression, job.timezone, after=now)  # must parse
+            assert upcoming is None or upcoming > now, job  # None: @reboot
+            if job.next_run_at is not None and not job.paused:  # paused: the tool's last plan
+                assert job.next_run_at > now - timedelta(minutes=1), (
+                    f"{job.uri}: next_run_at {job.next_run_at} is in the past")
+
+    async def test_push(self, adapter: Adapter, succeeding_job: str) -> None:
+        """A tool that pushes (``push``) wakes a sync the moment a run changes: the very
+        next ``changes()`` after the change must list it, in its new state, with no
+        polling delay to wait out."""
+        if not adapter.capabilities.push:
+            pytest.skip(f"{adapter.kind} does not push: the loop polls it")
+        if not adapter.capabilities.trigger:
+            pytest.skip(f"{adapter.kind} cannot trigger: no run to push about")
+        before = await adapter.changes(None)
+        run = await adapter.trigger(succeeding_job, dict(self.trigger_params), new_firing_id())
+        final = await wait_terminal(adapter, succeeding_job, run.run_id, self.run_timeout)
+        pushed = await adapter.changes(before.watermark)  # what the woken sync reads
+        seen = {r.run_id: r for r in pushed.runs if r.job == run.job}
+        assert run.run_id in seen, "the sync a push wakes must see the run that changed"
+        assert seen[run.run_id].state == final.state

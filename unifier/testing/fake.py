@@ -20,6 +20,7 @@ from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
 from unifier.errors import NotFound
 from unifier.hookspecs import hookimpl
 from unifier.model import Cause, CauseKind, Job, Run, RunState, map_state
+from unifier.plugins import AdapterRegistry, AdapterSpec, PluginManager, installed_plugins
 from unifier.schedule import CronExpression
 
 
@@ -74,9 +75,14 @@ class FakeWorld:
     requests: int = 0
 
 
+FAKE_ADAPTER = AdapterSpec(kind="fake", settings_path=FakeSettings,
+                           implementation="unifier.testing.fake:FakeAdapter",
+                           description="in-memory tool for tests")
+
+
 class FakeAdapter(Adapter):
-    kind = "fake"
-    settings_model = FakeSettings
+    kind = FAKE_ADAPTER.kind
+    settings_model = FAKE_ADAPTER.settings
     capabilities = Capabilities(cancel=True, logs=True, schedules=True)
     state_map: ClassVar[dict[str, RunState]] = {
         "waiting": RunState.QUEUED,
@@ -161,20 +167,15 @@ class FakeAdapter(Adapter):
 
 
 @hookimpl
-def unifier_register_adapters(register: Any) -> None:
-    register.add_adapter(kind="fake", settings=FakeSettings,
-                         implementation="unifier.testing.fake:FakeAdapter",
-                         description="in-memory tool for tests")
+def unifier_register_adapters(register: AdapterRegistry) -> None:
+    register.add(FAKE_ADAPTER)
 
 
-def register_fake_adapter() -> None:
-    """Make ``adapter: fake`` available in this process (tests only)."""
+def register_fake_adapter(manager: PluginManager | None = None) -> None:
+    """Make ``adapter: fake`` available to ``manager`` (default: the installed plugins of
+    this process), as a plugin registered at run time (tests only)."""
     import sys
 
-    from unifier.plugins import get_plugin_manager
-
-    manager = get_plugin_manager()
+    manager = manager if manager is not None else installed_plugins()
     if "fake" not in manager.adapters.adapters:
-        manager.adapters._current_source = "unifier.testing (test plugin)"
-        unifier_register_adapters(manager.adapters)
-        manager.register(sys.modules[__name__], "fake-testing", source="unifier.testing")
+        manager.register(sys.modules[__name__], "fake-testing", source="unifier.testing (test plugin)")

@@ -15,6 +15,7 @@ Installed with ``pip install examples/custom_adapter``, it appears in
 from pydantic import BaseModel, ConfigDict, Field
 
 from unifier.hookspecs import hookimpl
+from unifier.plugins import AdapterSpec
 
 
 class ShellSettings(BaseModel):
@@ -23,11 +24,16 @@ class ShellSettings(BaseModel):
     commands: dict[str, str] = Field(description="job name -> shell command")
 
 
+# The one declaration of the kind: the registry reads it, ShellAdapter takes its kind
+# and settings model from it.
+ADAPTER = AdapterSpec(
+    kind="shell",
+    settings_path=ShellSettings,
+    implementation="unifier_shell.adapter:ShellAdapter",
+    description="runs shell commands (example third-party adapter)",
+)
+
+
 @hookimpl
 def unifier_register_adapters(register):
-    register.add_adapter(
-        kind="shell",
-        settings=ShellSettings,
-        implementation="unifier_shell.adapter:ShellAdapter",
-        description="runs shell commands (example third-party adapter)",
-    )
+    register.add(ADAPTER)

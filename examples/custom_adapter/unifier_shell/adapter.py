@@ -8,14 +8,14 @@ from typing import Any
 from unifier.adapter import Adapter, Capabilities, ChangeSet, run_id_for_firing
 from unifier.errors import NotFound
 from unifier.model import Cause, CauseKind, Run, RunState, utcnow
-from unifier_shell import ShellSettings
+from unifier_shell import ADAPTER
 
 _RUNS: dict[str, dict[str, Any]] = {}
 
 
 class ShellAdapter(Adapter):
-    kind = "shell"
-    settings_model = ShellSettings
+    kind = ADAPTER.kind
+    settings_model = ADAPTER.settings
     capabilities = Capabilities(cancel=True, logs=True)
     state_map = {"running": RunState.RUNNING, "exit-0": RunState.SUCCEEDED,
                  "exit-nonzero": RunState.FAILED, "killed": RunState.CANCELLED}

@@ -26,6 +26,11 @@ def wrapper(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedPr
                           env={**os.environ, **(env or {})}, **kw)
 
 
+def append_bytes(path: Path, data: bytes) -> None:
+    with open(path, "ab") as fh:
+        fh.write(data)
+
+
 def wait_for(predicate, timeout=10.0):
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -113,7 +118,8 @@ async def test_concurrent_triggers_of_one_firing_start_one_process(make_adapter)
 async def test_kill_9_of_the_wrapper_leaves_no_run_running(adapter):
     spool = str(adapter.spool.path)
     first = await adapter.changes(None)
-    proc = subprocess.Popen([*WRAPPER, "--job", "cron://hosts/report", "--spool", spool, "--", "sleep 30"])
+    proc = await asyncio.to_thread(
+        subprocess.Popen, [*WRAPPER, "--job", "cron://hosts/report", "--spool", spool, "--", "sleep 30"])
     adapter.spool.ensure()
     wait_for(lambda: '"rec":"start"' in adapter.spool.journal.read_text())
     running = await adapter.changes(first.watermark)
@@ -156,8 +162,7 @@ async def test_changes_reads_only_new_bytes(adapter):
 async def test_a_crash_leaves_a_readable_spool(adapter):
     spool = str(adapter.spool.path)
     wrapper("--job", "cron://hosts/report", "--spool", spool, "--", "true")
-    with open(adapter.spool.journal, "ab") as fh:  # a writer died mid-record
-        fh.write(b'{"rec":"start","run_id":"torn","job":"cron://ho')
+    append_bytes(adapter.spool.journal, b'{"rec":"start","run_id":"torn","job":"cron://ho')  # died mid-record
     first = await adapter.changes(None)
     assert len(first.runs) == 1 and not first.notes  # the torn line may still be completing
     wrapper("--job", "cron://hosts/report", "--spool", spool, "--", "exit 1")
@@ -193,7 +198,7 @@ async def test_cancel_stops_the_command_and_records_cancelled(make_adapter, tmp_
     await adapter.cancel("slow", run.run_id)
     final = await wait_terminal(adapter, "slow", run.run_id, 20)
     assert (final.state, final.native_state) == (RunState.CANCELLED, "cancelled")
-    time.sleep(0.3)
+    await asyncio.sleep(0.3)
     assert not marker.exists()
     with pytest.raises(NotFound):
         await adapter.cancel("slow", "no-such-run")
@@ -208,11 +213,11 @@ def test_cli_exec_through_typer(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from unifier.adapters import cron
+    from unifier.adapters.cron.cli import add_commands
 
     app = typer.Typer()
     app.callback()(lambda: None)
-    cron.unifier_add_commands(app)
+    add_commands(app)
     result = CliRunner().invoke(app, ["exec", "--job", "cron://h/x", "--spool", str(tmp_path), "--",
                                       "echo hi; exit 4"])
     assert (result.exit_code, result.output) == (4, "hi\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from unifier.spool import Spool
+from unifier.spool import Command, Output, RunStart, Spool, execute
 
 WRITER = """
 import sys
@@ -35,21 +35,24 @@ def test_execute_reports_lines_details_and_a_custom_end_state(tmp_path):
     def on_line(stream: str, line: bytes) -> None:
         details["lines"].append((stream, line.decode()))
 
-    code = spool.execute(
-        "r1", "terraform://i/root", ["sh", "-c", "cat; echo warn >&2; printf last"], stdin=b"a\nb\n",
-        passthrough=False, on_line=on_line, details=details,
+    code = execute(
+        spool, RunStart("r1", "terraform://i/root"),
+        Command(["sh", "-c", "cat; echo warn >&2; printf last"], stdin=b"a\nb\n"),
+        Output(passthrough=False, on_line=on_line, details=details),
         native_state=lambda code, cancelled: "applied" if code == 0 else "errored")
     assert code == 0
     run = spool.get("r1")
     assert run.native_state == "applied" and run.exit_code == 0
     assert sorted(run.details["lines"]) == [["stderr", "warn"], ["stdout", "a"], ["stdout", "b"],
                                             ["stdout", "last"]]
-    assert spool.execute("r1", "terraform://i/root", ["true"], passthrough=False) is None  # claimed
+    assert execute(spool, RunStart("r1", "terraform://i/root"), Command(["true"]),
+                   Output(passthrough=False)) is None  # claimed
 
 
 def test_a_command_that_cannot_start_is_failed_with_127(tmp_path):
     spool = Spool(tmp_path)
-    assert spool.execute("r2", "cron://h/x", ["/no/such/program"], passthrough=False) == 127
+    assert execute(spool, RunStart("r2", "cron://h/x"), Command(["/no/such/program"]),
+                   Output(passthrough=False)) == 127
     run = spool.get("r2")
     assert (run.native_state, run.exit_code) == ("failed", 127)
     assert "cannot start" in spool.log_path("r2").read_text()

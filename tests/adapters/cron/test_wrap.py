@@ -12,8 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from unifier.adapters import cron
 from unifier.adapters.cron import crontab
+from unifier.plugins import installed_plugins
 from unifier.spool import Spool
 
 # bytes that must survive: CRLF, a non-UTF-8 byte, tabs, odd spacing, no final newline
@@ -33,7 +33,7 @@ ORIGINAL = (
 def app() -> typer.Typer:
     app = typer.Typer()
     app.callback()(lambda: None)
-    cron.unifier_add_commands(app)  # what the unifier CLI does at start
+    installed_plugins().cli_commands.add_to(app, warn=pytest.fail)  # what the unifier CLI does at start
     return app
 
 
@@ -60,9 +60,10 @@ def test_wrap_changes_only_the_chosen_lines_and_keeps_a_backup(app, tab):
                     "--instance", "hosts", "--wrapper", "/opt/u/bin/unifier")
     assert result.exit_code == 0, result.output
     old_lines, new_lines = ORIGINAL.split(b"\n"), tab.read_bytes().split(b"\n")
-    changed = [i + 1 for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b]
+    changed = [i + 1 for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=False)) if a != b]
     assert changed == [4, 6] and len(old_lines) == len(new_lines)
-    assert new_lines[3] == b"30 2 * * *\t/opt/u/bin/unifier exec --job cron://hosts/backup -- '/usr/local/bin/backup --full  '"
+    assert new_lines[3] == (b"30 2 * * *\t/opt/u/bin/unifier exec --job cron://hosts/backup -- "
+                            b"'/usr/local/bin/backup --full  '")
     assert new_lines[5].endswith(b"'%stdin line\r")  # stdin part and CRLF untouched
     (backup,) = tab.parent.glob("crontab.unifier-bak.*")
     assert backup.read_bytes() == ORIGINAL

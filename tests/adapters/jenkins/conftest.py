@@ -28,7 +28,7 @@ def make_adapter(fake_jenkins) -> Iterator[Callable[..., JenkinsAdapter]]:
     built: list[JenkinsAdapter] = []
 
     def make(**overrides: Any) -> JenkinsAdapter:
-        raw = {"url": fake_jenkins.base, "username": "unifier", "token": "${env:%s}" % TOKEN_ENV,
+        raw = {"url": fake_jenkins.base, "username": "unifier", "token": f"${{env:{TOKEN_ENV}}}",
                "queue_wait": 10, **overrides}
         adapter = build_adapter(raw)
         built.append(adapter)

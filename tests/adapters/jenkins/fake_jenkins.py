@@ -150,7 +150,8 @@ def shallow(value: Any) -> Any:
     for key, v in value.items():
         if key == "allBuilds":
             continue
-        if isinstance(v, list) and v and isinstance(v[0], dict) and ("number" in v[0] or "name" in v[0] and "url" in v[0]):
+        if (isinstance(v, list) and v and isinstance(v[0], dict)
+                and ("number" in v[0] or "name" in v[0] and "url" in v[0])):
             out[key] = [{k: x[k] for k in x if k in SUMMARY_KEYS} for x in v]
         elif isinstance(v, dict) and ("number" in v or "url" in v) and key not in ("executable",):
             out[key] = {k: v[k] for k in v if k in SUMMARY_KEYS}
@@ -524,7 +525,8 @@ class FakeJenkins:
         params = "".join(
             f"<{PARAM_CLASSES[p.type][0]}><name>{escape(p.name)}</name>"
             f"<description>{escape(p.description)}</description>"
-            + (f"<defaultValue>{str(p.default).lower() if p.type == 'boolean' else escape(str(p.default))}</defaultValue>"
+            + ("<defaultValue>"
+               f"{str(p.default).lower() if p.type == 'boolean' else escape(str(p.default))}</defaultValue>"
                if p.type != "choice" else
                "<choices class=\"java.util.Arrays$ArrayList\"><a class=\"string-array\">"
                + "".join(f"<string>{escape(c)}</string>" for c in p.choices or []) + "</a></choices>")
@@ -571,7 +573,8 @@ class FakeJenkins:
 
     # -- HTTP ----------------------------------------------------------------------------
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(self, method: str, raw_path: str, headers: dict[str, str],
+               body: bytes) -> tuple[int, dict[str, str], bytes]:
         with self.lock:
             self.requests.append((method, raw_path))
             try:

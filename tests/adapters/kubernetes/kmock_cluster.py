@@ -91,11 +91,11 @@ class JobController:
                 pass
         await self.http.aclose()
 
-    async def settled(self, names: set[str], timeout: float = 10) -> None:
+    async def settled(self, names: set[str], within: float = 10) -> None:
         """Wait until the controller has finished every Job named (peeking at the store,
         so that the wait itself puts no load on the API)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while {(j["metadata"]["name"]) for j in self.jobs()
                if (j.get("status") or {}).get("conditions")} < names:
             if loop.time() > deadline:

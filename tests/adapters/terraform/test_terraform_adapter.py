@@ -27,9 +27,13 @@ def firing() -> str:
     return f"test-{uuid.uuid4().hex}"
 
 
-async def run_to_end(adapter: TerraformAdapter, job: str, params: dict, timeout: float = 60):
+def home_is_empty(home: str) -> bool:
+    return not any(Path(home).iterdir())
+
+
+async def run_to_end(adapter: TerraformAdapter, job: str, params: dict, within: float = 60):
     run = await adapter.trigger(job, params, firing())
-    return await wait_terminal(adapter, job, run.run_id, timeout)
+    return await wait_terminal(adapter, job, run.run_id, within)
 
 
 def outside_terraform(tf_binary: Path, root: Path, *args: str, mirror: Path | None = None,
@@ -59,8 +63,8 @@ def processes_in(root: Path) -> list[str]:
     return found
 
 
-async def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
@@ -107,7 +111,7 @@ async def test_plan_apply_destroy_record_resources_and_outputs(
     assert (init.state, init.native_state) == (RunState.SUCCEEDED, "initialized")
 
     # all of it offline: terraform wrote nothing to the empty HOME (no checkpoint call)
-    assert list(Path(offline_env["HOME"]).iterdir()) == []
+    assert home_is_empty(offline_env["HOME"])
 
 
 async def test_failed_apply_records_the_diagnostic(make_adapter) -> None:
@@ -154,7 +158,7 @@ async def test_second_trigger_on_a_busy_root_is_refused_and_cancel_stops_it(
     assert (await other.trigger("sleepy", {}, first.cause.firing_id)).run_id == first.run_id
 
     await adapter.cancel("sleepy", first.run_id)
-    final = await wait_terminal(adapter, "sleepy", first.run_id, timeout=15)  # sleeps 20 s
+    final = await wait_terminal(adapter, "sleepy", first.run_id, 15)  # sleeps 20 s
     assert (final.state, final.native_state) == (RunState.CANCELLED, "cancelled")
     # terraform stopped, and so did the provisioner's `sleep` under `sh -c`
     await wait_until(lambda: not processes_in(roots_dir / "sleepy"), 10, "terraform's processes to end")

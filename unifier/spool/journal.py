@@ -1,9 +1,13 @@
-"""A spool: where detached local runner processes record their runs.
+"""The spool's journal: its on-disk format, the writers' records, the incremental reader.
+
+A spool is where detached local runner processes record their runs.
 
 Tools that have no server of their own (cron, a Terraform root on this machine) run
 jobs as local processes. A runner process records each run in a spool directory, so a
 run outlives the unifier process that started it and an adapter reads it incrementally.
-The module imports only the standard library: the runner (``unifier exec``) stays light.
+The package imports only the standard library: the runner (``unifier exec``) stays light.
+Running a command as a recorded run (and starting detached runners) is
+:mod:`unifier.spool.supervise`.
 
 Layout of a spool directory::
 
@@ -29,8 +33,7 @@ file is atomic on Linux; keep spools off NFS.
 API (run ids must be unique within a spool and match ``[A-Za-z0-9._-]+``)::
 
     spool = Spool(path)
-    spool.execute(run_id, job, argv, ...) -> int | None   # in the runner: claim, start, run, end
-    spool.spawn(argv, run_id, job) -> SpoolRun            # detached runner; waits for its start
+    spool.claim(run_id, job) -> bool; spool.record_start(...); spool.record_end(...)
     changes = spool.read(watermark)  # -> Changes(runs, watermark, notes, bytes_read)
     spool.get(run_id) -> SpoolRun | None                  # one run, liveness re-checked
     spool.cancel(run_id) -> bool                          # marker + SIGTERM to the runner
@@ -45,7 +48,7 @@ Runs on another host (a shared spool) are never declared lost from here.
 Native states written here: ``running`` (open), ``succeeded``, ``failed`` (non-zero exit),
 ``killed`` (a signal nobody asked for), ``cancelled``, ``lost`` (the runner died without an
 end record, or before its start record; written by the reader that noticed). Callers may
-write their own native states through ``execute(native_state=...)``.
+write their own native states (``record_end(native_state=...)``).
 ``SpoolRun.version`` is the journal offset of the record it reflects (monotonic).
 """
 
@@ -53,16 +56,9 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import re
-import selectors
 import signal
 import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,8 +68,6 @@ from unifier.home import unifier_home
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 TAIL_BYTES = 4096
-KILL_GRACE = 10.0  # seconds between the forwarded SIGTERM and SIGKILL
-_children: list[subprocess.Popen] = []  # spawned runners, reaped opportunistically
 
 
 def default_location(kind: str, instance: str) -> Path:
@@ -82,7 +76,7 @@ def default_location(kind: str, instance: str) -> Path:
     return unifier_home() / "spool" / kind / instance
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
@@ -188,6 +182,10 @@ class Spool:
     def log_path(self, run_id: str) -> Path:
         return self._file(run_id, "log")
 
+    def err_path(self, run_id: str) -> Path:
+        """The detached runner's own stderr (what it says when it cannot start)."""
+        return self._file(run_id, "err")
+
     # -- writing ------------------------------------------------------------------------
 
     def append(self, record: dict[str, Any]) -> int:
@@ -211,7 +209,7 @@ class Spool:
         tmp = target.with_name(f".{run_id}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"run_id": run_id, "job": job, "pid": os.getpid(),
                                    "pid_start": process_start_time(os.getpid()),
-                                   "host": self.host, "claimed_at": _now(), **meta}, default=str))
+                                   "host": self.host, "claimed_at": now_iso(), **meta}, default=str))
         try:
             os.link(tmp, target)  # atomic, fails if present, and the claim is never empty
             return True
@@ -237,7 +235,7 @@ class Spool:
         run = self.get(run_id)
         if run is None or run.ended:
             return False
-        if run.host == self.host and process_alive(run.pid, run.pid_start):
+        if run.pid and run.host == self.host and process_alive(run.pid, run.pid_start):
             try:
                 os.kill(run.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -252,106 +250,20 @@ class Spool:
         return self.append({"rec": "start", "run_id": run_id, "job": job, "pid": os.getpid(),
                             "pid_start": process_start_time(os.getpid()), "host": self.host,
                             "params": params or {}, "cause": cause, "firing_id": firing_id,
-                            "command": command, "started_at": _now(), **extra})
+                            "command": command, "started_at": now_iso(), **extra})
 
     def record_end(self, run_id: str, job: str, *, exit_code: int, native_state: str,
                    output_tail: str = "", details: dict[str, Any] | None = None) -> int:
         """Append the end record of a run; the run is over once this line is written."""
         return self.append({"rec": "end", "run_id": run_id, "job": job, "exit_code": exit_code,
-                            "native_state": native_state, "ended_at": _now(),
+                            "native_state": native_state, "ended_at": now_iso(),
                             "output_tail": output_tail, "details": details or {}})
-
-    def execute(
-        self, run_id: str, job: str, argv: list[str], *, params: dict[str, Any] | None = None,
-        cause: Any = None, firing_id: str | None = None, command: Any = None,
-        env: dict[str, str] | None = None, cwd: str | None = None, stdin: bytes | None = None,
-        passthrough: bool = True, on_line: Callable[[str, bytes], None] | None = None,
-        details: dict[str, Any] | None = None,
-        native_state: Callable[[int, bool], str] | None = None, user: str | None = None,
-    ) -> int | None:
-        """Run ``argv`` as run ``run_id``, in the calling (runner) process: claim, record
-        the start, tee its output to the log (and to our stdout/stderr if ``passthrough``),
-        record the end. Returns the exit code, or None if the run id was already claimed.
-        ``on_line(stream, line)`` sees each output line (it may fill ``details``);
-        ``native_state(exit_code, cancelled)`` overrides the default end state. ``user``
-        runs the command as that user (the runner must be root; set HOME etc. in ``env``)."""
-        details = {} if details is None else details
-        if not self.claim(run_id, job, firing_id=firing_id):
-            return None
-        signals = _Forwarder()  # before the start record: a cancel may come at once
-        self.record_start(run_id, job, params=params, cause=cause, firing_id=firing_id,
-                          command=command if command is not None else argv,
-                          user=user or _user_name(os.geteuid()))
-        tail = bytearray()
-        with open(self.log_path(run_id), "ab") as log:
-            try:
-                if self.cancel_requested(run_id) or signals.received:
-                    code = -signal.SIGTERM
-                else:
-                    code = _run_child(argv, env, cwd, stdin, log, tail, passthrough, on_line, signals,
-                                      _identity(user))
-            except OSError as exc:  # command not found, not executable
-                msg = f"unifier: cannot start {argv[0]!r}: {exc}\n".encode()
-                log.write(msg)
-                tail.extend(msg)
-                code = 127
-        cancelled = self.cancel_requested(run_id)
-        if native_state:
-            state = native_state(code, cancelled)
-        elif code == 0:
-            state = "succeeded"
-        elif cancelled:
-            state = "cancelled"
-        else:
-            state = "killed" if code < 0 else "failed"
-        self.record_end(run_id, job, exit_code=code, native_state=state,
-                        output_tail=tail[-TAIL_BYTES:].decode(errors="replace"), details=details)
-        signals.restore()
-        return code
-
-    def spawn(self, argv: list[str], run_id: str, job: str, *, env: dict[str, str] | None = None,
-              cwd: str | None = None, timeout: float = 15.0) -> SpoolRun:
-        """Start ``argv`` (a runner that calls :meth:`execute` for ``run_id``) detached
-        from this process, unless the run id is claimed already, and wait until its
-        start record is visible. The same run id never starts two runners: a second call
-        adopts the first one's run. A runner that dies before its start record is
-        recorded ``lost``. Raises RuntimeError if the runner fails to start at all."""
-        for child in list(_children):
-            if child.poll() is not None:
-                _children.remove(child)
-        self.ensure()
-        proc = None
-        if self.read_claim(run_id) is None and self.get(run_id) is None:
-            with open(self._file(run_id, "err"), "ab") as err:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=err, env=env, cwd=cwd, start_new_session=True)
-            _children.append(proc)
-        deadline = time.monotonic() + timeout
-        while True:
-            run = self.get(run_id)
-            if run is not None:
-                return run
-            claim = self.read_claim(run_id)
-            if claim is None and proc is not None and proc.poll() is not None:
-                err = self._file(run_id, "err").read_text(errors="replace")[-2000:].strip()
-                raise RuntimeError(f"runner exited with status {proc.returncode}: {err}")
-            if claim is not None and not process_alive(claim.get("pid"), claim.get("pid_start")):
-                # the claimer is gone: it wrote its start record just before, or never will
-                return self.get(run_id) or self.mark_lost(
-                    SpoolRun(run_id, claim.get("job", job), "starting", 0,
-                             firing_id=claim.get("firing_id")), "runner died before starting")
-            if time.monotonic() > deadline:
-                if claim is None:
-                    raise RuntimeError(f"runner for {run_id} did not claim it within {timeout}s")
-                return SpoolRun(run_id, claim.get("job", job), "starting", 0, pid=claim.get("pid"),
-                                host=claim.get("host"), firing_id=claim.get("firing_id"))
-            time.sleep(0.02)
 
     def mark_lost(self, run: SpoolRun, reason: str) -> SpoolRun:
         """Record that ``run`` ended without its runner saying so. The record repeats
         what the start record said, so a reader that sees only this record is complete."""
         record = {"rec": "end", "run_id": run.run_id, "job": run.job, "native_state": "lost",
-                  "ended_at": _now(), "details": {"reason": reason}}
+                  "ended_at": now_iso(), "details": {"reason": reason}}
         for key in ("pid", "pid_start", "host", "params", "cause", "firing_id", "command", "started_at"):
             record.setdefault(key, getattr(run, key))
         offset = self.append(record)
@@ -433,8 +345,8 @@ class Spool:
         open runs whose runner is gone (recorded ``lost`` now). Cost: the new bytes and
         one liveness check per open run. The watermark (opaque JSON) carries the journal
         offset and the open runs."""
-        mark = json.loads(watermark) if watermark else {"offset": 0, "open": {}}
-        begin = mark["offset"]
+        mark: dict[str, Any] = json.loads(watermark) if watermark else {"offset": 0, "open": {}}
+        begin: int = mark["offset"]
         open_runs: dict[str, int] = dict(mark["open"])
         runs: dict[str, SpoolRun] = {}
         notes: list[str] = []
@@ -447,10 +359,10 @@ class Spool:
             notes.append(f"{self.journal} was replaced: read again from the start")
             begin, open_runs = 0, {}
         offset = self._fold(begin, open_runs, runs, notes)
-        dead = {}
+        dead: dict[str, SpoolRun] = {}
         for rid, off in open_runs.items():
             run = runs.get(rid) or self._open_run(rid, off)
-            if self._gone(run):
+            if run is not None and self._gone(run):
                 dead[rid] = run
         if dead:
             # A runner writes its end record before it exits: read again so that a record
@@ -486,109 +398,3 @@ def _last_byte(path: Path, size: int) -> bytes:
     with open(path, "rb") as fh:
         fh.seek(size - 1)
         return fh.read(1)
-
-
-class _Forwarder:
-    """Catches SIGTERM/SIGINT/SIGHUP in the runner and passes them to the command's
-    process group (SIGKILL after KILL_GRACE), so the runner lives to record the end."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-    def __init__(self) -> None:
-        self.child: subprocess.Popen | None = None
-        self.received: int | None = None
-        self.previous = {s: signal.signal(s, self.handle) for s in self.SIGNALS}
-
-    def handle(self, signum: int, _frame: Any) -> None:
-        self.received = signum
-        if self.child is not None:
-            self.forward()
-
-    def forward(self) -> None:
-        child = self.child
-        try:
-            os.killpg(child.pid, self.received)
-        except ProcessLookupError:
-            return
-        timer = threading.Timer(KILL_GRACE, _kill_group, (child,))
-        timer.daemon = True
-        timer.start()
-
-    def restore(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _identity(user: str | None) -> dict[str, Any]:
-    """Popen arguments that run the command as ``user`` (KeyError: no such user)."""
-    if user is None:
-        return {}
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        raise OSError(f"no such user {user!r}") from None
-    return {"user": entry.pw_uid, "group": entry.pw_gid,
-            "extra_groups": os.getgrouplist(user, entry.pw_gid)}
-
-
-def _run_child(argv, env, cwd, stdin, log, tail, passthrough, on_line, signals: _Forwarder,
-               identity: dict[str, Any]) -> int:
-    """Run the command in its own process group and tee its output."""
-    child = subprocess.Popen(
-        argv, env=env, cwd=cwd, start_new_session=True, **identity, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.PIPE if stdin is not None else (None if passthrough else subprocess.DEVNULL))
-    signals.child = child
-    if signals.received:  # arrived while the command was starting
-        signals.forward()
-    if stdin is not None:
-        threading.Thread(target=_feed, args=(child.stdin, stdin), daemon=True).start()
-    sel = selectors.DefaultSelector()
-    outs = {child.stdout: ("stdout", sys.stdout), child.stderr: ("stderr", sys.stderr)}
-    partial = {"stdout": b"", "stderr": b""}
-    for pipe in outs:
-        sel.register(pipe, selectors.EVENT_READ)
-    while sel.get_map():
-        for key, _ in sel.select():
-            chunk = os.read(key.fileobj.fileno(), 65536)
-            name, ours = outs[key.fileobj]
-            if not chunk:
-                sel.unregister(key.fileobj)
-                if on_line and partial[name]:
-                    on_line(name, partial[name])
-                continue
-            log.write(chunk)
-            log.flush()
-            tail.extend(chunk)
-            del tail[:-TAIL_BYTES]
-            if passthrough:
-                ours.buffer.write(chunk)
-                ours.flush()
-            if on_line:
-                *lines, partial[name] = (partial[name] + chunk).split(b"\n")
-                for line in lines:
-                    on_line(name, line)
-    return child.wait()
-
-
-def _feed(pipe, data: bytes) -> None:
-    try:
-        pipe.write(data)
-        pipe.close()
-    except OSError:  # the command did not read its input
-        pass
-
-
-def _kill_group(child: subprocess.Popen) -> None:
-    if child.poll() is None:
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
