@@ -11,24 +11,23 @@ import typer
 from rich.markup import escape
 
 from unifier.catalog import Catalog
+from unifier.causality import explain_stored_run, explanation_view
 from unifier.cli.output import EXIT_USAGE, Format, OutputOption, err, open_catalog, out, print_json, table, when
 from unifier.config import load_files
 from unifier.duration import parse_duration
 from unifier.errors import NotFound
 from unifier.forecast import forecast
-from unifier.model import Run, RunKey, utcnow
+from unifier.model import utcnow
 from unifier.plan import DEFAULT_MAX_FAN_OUT, Plan, build_plan, stored_triggers
 from unifier.triggers.graph import (
     GraphTrigger,
     TriggerGraph,
     dumps_json,
-    explain_run,
     render_explanation,
     to_dot,
     to_mermaid,
     to_text,
 )
-from unifier.triggers.store import get_firing
 
 FilesOption = Annotated[
     list[Path], typer.Option("--filename", "-f", help="YAML file or directory (repeatable)")]
@@ -160,23 +159,9 @@ def why(
             raise typer.Exit(EXIT_USAGE)
         run = found[0]
 
-    def lookup(job: str, native: str) -> Run | None:
-        try:
-            return catalog.get_run(job, native)
-        except NotFound:
-            return None
-
-    def firing_upstream(firing_id: str) -> list[RunKey]:
-        try:
-            return get_firing(catalog, firing_id).upstream_runs
-        except NotFound:
-            return []
-
-    explanation = explain_run(lookup, run, firing_upstream=firing_upstream)
+    explanation = explain_stored_run(catalog, run)
     if output == Format.json:
-        print_json({**explanation.to_json(),
-                    "roots": [{"job": r.job, "run_id": r.run_id, "cause": r.cause.kind.value}
-                              for r in explanation.roots()]})
+        print_json(explanation_view(explanation))
         return
     out.out(render_explanation(explanation), end="")
 
