@@ -97,8 +97,14 @@ function localPage(filters, offset) {
   return { rows, next, total: found.length, offset };
 }
 
+// a labelled field: the label names the control alone (not the control's options too)
+function field(label, control, grow = false) {
+  control.id = `filter-${control.name}`;
+  return el("div", { class: grow ? "field grow" : "field" }, el("label", { for: control.id }, label), control);
+}
+
 function select(name, label, options, value) {
-  return el("label", {}, label, el("select", { name },
+  return field(label, el("select", { name },
     el("option", { value: "" }, "any"),
     options.map(([v, text]) => el("option", { value: v, selected: v === value }, text))));
 }
@@ -106,16 +112,16 @@ function select(name, label, options, value) {
 function controls(filters, instances, context) {
   const kinds = [...new Set(instances.map((i) => i.adapter))].sort();
   const form = el("form", { class: "filters", role: "search" },
-    el("label", { class: "grow" }, "Search",
-      el("input", { type: "search", name: "q", value: filters.q || "", placeholder: "job URI, name, owner or tag" })),
+    field("Search", el("input", { type: "search", name: "q", value: filters.q || "",
+      placeholder: "job URI, name, owner or tag" }), true),
     select("tool", "Tool", kinds.map((k) => [k, k]), filters.tool),
     select("instance", "Instance", instances.map((i) => [i.name, i.name]), filters.instance),
     select("state", "State", [...STATES.map((s) => [s, s]), ["never", "never ran"]], filters.state),
     select("paused", "Paused", [["true", "paused"], ["false", "active"]], filters.paused),
-    el("label", {}, "Sort", el("select", { name: "sort" },
+    field("Sort", el("select", { name: "sort" },
       SORTS.map(([v, text]) => el("option", { value: v, selected: v === (filters.sort || "job") }, text)))),
-    el("label", {}, "Owner", el("input", { name: "owner", value: filters.owner || "", size: 10 })),
-    el("label", {}, "Tag", el("input", { name: "tag", value: filters.tag || "", size: 10 })),
+    field("Owner", el("input", { name: "owner", value: filters.owner || "", size: 10 })),
+    field("Tag", el("input", { name: "tag", value: filters.tag || "", size: 10 })),
     el("button", { type: "submit" }, "Apply"));
   const apply = () => {
     const values = {};
