@@ -17,6 +17,8 @@ export class LiveFeed {
     this.status = "connecting";
     this.stopped = false;
     this.controller = null;
+    this.running = false;
+    this.now = false;  // reconnect at once (a restart), not after the server's retry delay
   }
 
   subscribe(listener) { this.listeners.add(listener); return () => this.listeners.delete(listener); }
@@ -30,11 +32,22 @@ export class LiveFeed {
   // restart now (after a sign-in: the new token must be used)
   restart() {
     this.stopped = false;
+    this.now = true;
     if (this.controller) this.controller.abort();
-    else this.run();
+    else if (!this.running) this.run();
   }
 
   async run() {
+    if (this.running) return;
+    this.running = true;
+    try {
+      await this.loop();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  async loop() {
     while (!this.stopped) {
       this.controller = new AbortController();
       try {
@@ -48,9 +61,9 @@ export class LiveFeed {
         if (error.name !== "AbortError") this.setStatus("reconnecting");
       }
       this.controller = null;
-      await new Promise((resolve) => setTimeout(resolve, this.retryMs));
+      if (!this.now) await new Promise((resolve) => setTimeout(resolve, this.retryMs));
+      this.now = false;
     }
-    this.controller = null;
   }
 
   async streamOnce(signal) {
