@@ -11,7 +11,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.dashboard.harness import PHONE, Tab
+from tests.dashboard.harness import Tab
 
 
 def assert_clean(tab: Tab) -> None:
