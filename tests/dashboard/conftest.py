@@ -91,8 +91,10 @@ def server(demo, tmp_path_factory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One chromium per test module: Playwright's sync API keeps an asyncio loop running
+    while it is open, which must be over before the next module's async tests start."""
     problem = chromium_problem()
     if problem:
         pytest.skip(problem)

@@ -16,9 +16,11 @@ from tests.dashboard.test_pages import assert_clean, row
 
 
 def test_a_run_started_from_the_cli_shows_up_and_changes_state_without_a_reload(tab, demo):
+    before = json.loads(demo.cli("status", "-o", "json").stdout)
+    previous = next(r for r in before if r["job"] == "cron://ops/slow")["last_run_id"]
     page = tab.open("#/status")
     slow = row(page, "cron://ops/slow")
-    expect(slow.locator(".state")).to_have_text("never ran")
+    expect(slow.locator(".state")).to_have_text("succeeded" if previous else "never ran")
     page.evaluate("window.notReloaded = true")
     trigger = subprocess.Popen([sys.executable, "-m", "unifier", "trigger", "cron://ops/slow", "--wait"],
                                env=demo.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -29,6 +31,9 @@ def test_a_run_started_from_the_cli_shows_up_and_changes_state_without_a_reload(
     finally:
         out, err = trigger.communicate(timeout=60)
     assert trigger.returncode == 0, err
+    started = next(r for r in json.loads(demo.cli("status", "-o", "json").stdout) if r["job"] == "cron://ops/slow")
+    assert started["last_run_id"] != previous
+    expect(slow.locator("td").nth(2).locator("a")).to_have_attribute("title", started["last_run_id"])
     assert page.evaluate("window.notReloaded") is True
     # the Live page lists the same run's events, newest first, with links to the run
     page.get_by_role("link", name="Live", exact=True).click()
