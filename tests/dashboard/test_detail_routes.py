@@ -73,6 +73,15 @@ def test_the_forecast_of_a_job_is_its_rows_of_unifier_next(http, demo):
     heartbeat = http.get("/api/forecast", params={"within": "2h", "job": "cron://ops/heartbeat"}).json()
     assert heartbeat and {r["job"] for r in heartbeat} == {"cron://ops/heartbeat"}
     assert len(heartbeat) >= 119  # every minute
+    # a job's own forecast, worked out from it and its upstream jobs only, is its share of the whole
+    for job in (demo.chain.FIRST, demo.chain.MIDDLE, demo.chain.LAST):
+        alone = http.get("/api/forecast", params={"within": "2d", "job": job}).json()
+        whole = [r for r in http.get("/api/forecast", params={"within": "2d"}).json() if r["job"] == job]
+        assert [(r["reason"], r["detail"], r["trigger"]) for r in alone] == \
+            [(r["reason"], r["detail"], r["trigger"]) for r in whole], job
+    chained = http.get("/api/forecast", params={"within": "2d", "job": demo.chain.LAST}).json()
+    assert chained and chained[0]["trigger"] == "report-after-network"
+    assert http.get("/api/forecast", params={"job": "cron://ops/nope"}).status_code == 404
     bad = http.get("/api/forecast", params={"within": "soon"})
     assert bad.status_code == 422 and "within" in bad.json()["detail"]
 

@@ -87,8 +87,9 @@ def forecast_view(catalog: CatalogDep, job: str | None = Query(default=None, des
         window = parse_duration(within)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"within: {exc}") from None
-    rows = forecast(catalog, stored_triggers(catalog), within=window, now=utcnow())
-    return [r.to_json() for r in rows if job is None or r.job == job]
+    if job is not None:
+        catalog.get_job(job)  # 404 for a job the catalog does not hold
+    return [r.to_json() for r in forecast(catalog, stored_triggers(catalog), within=window, now=utcnow(), only=job)]
 
 
 @router.get("/health/instances")
