@@ -64,7 +64,7 @@ def fill(catalog: Catalog, jobs: int) -> int:
 
 def measure(browser, base: str, failed: int, jobs: int) -> dict[str, float]:
     tab = Tab(browser, base)
-    page = tab.context.pages[0] if tab.context.pages else tab.page
+    page = tab.page
     sizes: list[int] = []
     page.on("response", lambda r: sizes.append(len(r.body())) if "/api/status" in r.url else None)
     start = time.perf_counter()

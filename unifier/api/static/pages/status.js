@@ -19,7 +19,7 @@ const SORTS = [
 const FILTERS = ["q", "tool", "instance", "state", "owner", "tag", "paused", "sort"];
 
 // one fetched copy of every row, for a server that does not filter (shared across visits)
-const everything = { rows: null, jobs: null, dirty: true };
+const everything = { rows: null, jobs: null, dirty: true, rowsHaveJobFields: false };
 
 function filtersFrom(params) {
   const filters = {};
@@ -27,17 +27,34 @@ function filtersFrom(params) {
   return filters;
 }
 
-// the job fields a status row may lack (owner, tags, link): read from /api/jobs once
+// the job fields a status row may lack (owner, tags, link): read from /api/jobs once,
+// asked for while /api/status answers and dropped if its rows carry them already
+let jobsRequest = null;
+
+function prefetchJobs() {
+  if (everything.jobs || jobsRequest || everything.rowsHaveJobFields) return;
+  const controller = new AbortController();
+  const promise = api("/api/jobs", { signal: controller.signal }).then((r) => r.json());
+  promise.catch(() => {});  // awaited (and its error shown) by jobDetails, if it is needed at all
+  jobsRequest = { controller, promise };
+}
+
 async function jobDetails() {
   if (!everything.jobs) {
-    const jobs = await getJSON("/api/jobs");
+    prefetchJobs();
+    const jobs = await jobsRequest.promise;
+    jobsRequest = null;
     everything.jobs = new Map(jobs.map((j) => [j.uri, { owner: j.owner, tags: j.tags || [], url: j.url }]));
   }
   return everything.jobs;
 }
 
 async function withJobDetails(rows) {
-  if (!rows.length || "url" in rows[0]) return rows;
+  if (!rows.length || "url" in rows[0]) {
+    everything.rowsHaveJobFields = rows.length > 0;
+    if (jobsRequest) { jobsRequest.controller.abort(); jobsRequest = null; }
+    return rows;
+  }
   const details = await jobDetails();
   if (rows.some((row) => !details.has(row.job))) {  // a job new since: read them again
     everything.jobs = null;
@@ -73,11 +90,20 @@ export function sorter(sort = "job") {
   };
 }
 
+// what the server is asked: the filters, one page; "never ran" is not a run state the
+// API knows, so that one is left to the page
+function serverQuery(filters) {
+  const asked = { ...filters, limit: PAGE_SIZE };
+  if (asked.state === "never") delete asked.state;
+  return asked;
+}
+
 // one page of rows: {rows, next, total}; `next` is a server URL or {offset} for local paging
 export async function loadPage(filters, cursor) {
   const offset = cursor ? cursor.offset : 0;
   if (offset !== undefined && everything.rows && !everything.dirty) return localPage(filters, offset);
-  const response = await api(offset === undefined ? cursor : `/api/status${query({ ...filters, limit: PAGE_SIZE })}`);
+  prefetchJobs();
+  const response = await api(offset === undefined ? cursor : `/api/status${query(serverQuery(filters))}`);
   const rows = await response.json();
   if (rows.length > PAGE_SIZE) {  // the server ignored limit (and so the filters): do it here
     everything.rows = await withJobDetails(rows);
