@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from urllib.parse import quote
 
 from playwright.sync_api import expect
 
@@ -127,4 +128,23 @@ def test_a_job_page_shows_runs_trend_forecast_and_both_directions_of_the_graph(t
     expect(page.locator("section", has_text="Schedule and forecast").locator("tbody tr").first).to_contain_text("in ")
     expect(page.locator("#view h2").first).to_contain_text("cron://ops/heartbeat")
     tab.screenshot("job-cron")
+    assert_clean(tab)
+
+
+def test_the_timeline_shows_todays_runs_and_the_graph_links_to_each_job(tab, demo):
+    page = tab.open("#/timeline")
+    ran = {r["job"] for r in json.loads(demo.cli("runs", "--since", "24h", "-o", "json").stdout)}
+    labels = page.locator(".tl-label")
+    expect(labels).to_have_count(len(ran))
+    assert set(labels.all_inner_texts()) == ran
+    for job in (demo.chain.FIRST, demo.chain.MIDDLE, demo.chain.LAST):
+        expect(page.locator(f'.graph a[href="#/job/{quote(job, safe="")}"]')).to_have_count(1)
+    page.locator(f'.graph a[href="#/job/{quote(demo.chain.MIDDLE, safe="")}"]').click()
+    expect(page.locator("#view h2").first).to_contain_text(demo.chain.MIDDLE)
+    page.go_back()
+    expect(page.locator(".tl-label")).to_have_count(len(ran))
+    tab.screenshot("timeline")
+    page.get_by_role("link", name="sign in").click()
+    expect(page.get_by_label("API token")).to_be_visible()
+    tab.screenshot("signin")
     assert_clean(tab)
