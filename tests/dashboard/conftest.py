@@ -28,7 +28,7 @@ MAILTO=""
 # unifier: name=heartbeat
 * * * * *  echo "heartbeat"
 # unifier: name=slow
-0 3 * * *  echo "slow job starting"; sleep 3; echo "slow job done"
+0 3 * * *  echo "slow job starting"; sleep 6; echo "slow job done"
 """
 OPS_INSTANCE = """
 ---

@@ -112,3 +112,13 @@ def test_the_api_reference_page_loads_nothing_from_another_origin(http):
     assert http.get("/docs/assets/index.html").status_code == 404
     assert http.get("/redoc").status_code == 404  # FastAPI's CDN page is off
     assert "/api/runs/{job}/{run_id}/why" in http.get("/openapi.json").json()["paths"]
+
+
+def test_a_live_stream_names_its_resume_point_before_any_event(http):
+    """A client that sees no event before the stream ends must reconnect from where it
+    started, not from whatever is newest by then (the events in between would be lost)."""
+    newest = max(e["id"] for e in http.get("/api/events", params={"limit": 10000}).json())
+    with http.stream("GET", "/api/events/stream") as stream:
+        first = next(stream.iter_text())
+    assert re.search(rf"^id: {newest}$", first, re.M), first
+    assert "data:" not in first.split("\n\n")[0]

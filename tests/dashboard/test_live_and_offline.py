@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from urllib.parse import quote
 
+import httpx
 from playwright.sync_api import expect
 
 from tests.dashboard.harness import PHONE, Tab
@@ -25,7 +27,7 @@ def test_a_run_started_from_the_cli_shows_up_and_changes_state_without_a_reload(
     trigger = subprocess.Popen([sys.executable, "-m", "unifier", "trigger", "cron://ops/slow", "--wait"],
                                env=demo.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        expect(slow.locator(".state")).to_have_text("running", timeout=15000)  # the job sleeps 3 s
+        expect(slow.locator(".state")).to_have_text("running", timeout=15000)  # the job sleeps 6 s
         tab.screenshot("status-live-running")
         expect(slow.locator(".state")).to_have_text("succeeded", timeout=20000)
     finally:
@@ -42,6 +44,34 @@ def test_a_run_started_from_the_cli_shows_up_and_changes_state_without_a_reload(
     expect(events.last).to_contain_text("START")
     tab.screenshot("live")
     assert page.evaluate("window.notReloaded") is True
+    assert_clean(tab)
+
+
+def test_a_running_runs_log_is_followed_and_its_end_arrives_without_a_reload(tab, demo):
+    latest = f"{tab.base}/api/runs?job=cron://ops/slow&limit=1"
+    before = [r["run_id"] for r in httpx.get(latest).json()]
+    trigger = subprocess.Popen([sys.executable, "-m", "unifier", "trigger", "cron://ops/slow", "--wait"],
+                               env=demo.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while (now := [r["run_id"] for r in httpx.get(latest).json()]) == before:
+            assert time.monotonic() < deadline and trigger.poll() is None, "the run did not start"
+            time.sleep(0.1)
+        page = tab.open(f"#/run/{quote('cron://ops/slow', safe='')}/{now[0]}")
+        page.evaluate("window.notReloaded = true")
+        state = page.locator("dl.facts dd").first.locator(".state")
+        expect(state).to_have_text("running")
+        expect(page.locator("pre.log")).to_contain_text("slow job starting")
+        expect(page.locator("section", has_text="Log").locator("p")).to_contain_text("following while it runs")
+        tab.screenshot("run-following")
+        expect(state).to_have_text("succeeded", timeout=20000)  # the job sleeps 6 s
+        expect(page.locator("pre.log")).to_contain_text("slow job done")
+        expect(page.locator("section", has_text="Log").locator("p")).not_to_contain_text("following")
+        expect(page.locator("section", has_text="State history").locator("tbody tr").last).to_contain_text("COMPLETE")
+        assert page.evaluate("window.notReloaded") is True
+    finally:
+        trigger.communicate(timeout=60)
+    assert trigger.returncode == 0
     assert_clean(tab)
 
 
