@@ -15,7 +15,8 @@ function rowOf(row) {
     el("td", {}, row.poll_interval_seconds === null ? "-" : `every ${duration(row.poll_interval_seconds)}`),
     el("td", {}, row.stale ? el("span", { class: "health stale", title: row.stale_since
       ? `no sync since ${row.stale_since}` : "never synced" }, "stale") : "fresh"),
-    el("td", row.error ? { class: "bad" } : {}, row.error || "-"));
+    // a healthy instance's message is what its health check said (e.g. "3 cron jobs"), not an error
+    el("td", { class: row.healthy ? "muted" : "bad" }, row.error || "-"));
 }
 
 export function render(box) {
@@ -25,7 +26,7 @@ export function render(box) {
     holder);
   async function load() {
     const rows = await getJSON("/api/health/instances");
-    holder.replaceChildren(table(["Instance", "Tool", "Health", "Last sync", "Poll", "Data", "Error"],
+    holder.replaceChildren(table(["Instance", "Tool", "Health", "Last sync", "Poll", "Data", "Error or health message"],
       rows.map(rowOf), "no instances (see `unifier apply`)"));
   }
   const fail = (error) => holder.replaceChildren(el("p", { class: "bad" }, error.message));
