@@ -1,6 +1,7 @@
 """How fresh each instance's data is: its health row plus its poll interval and whether
-its last sync is older than twice that interval (stale: what is shown of it may be out
-of date, whatever state it claims)."""
+the data it last delivered (its last successful sync) is older than twice that interval
+(stale: what is shown of it may be out of date, whatever state it claims). A failing
+sync is contact, not data: it does not make the data fresh."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ STALE_AFTER_POLLS = 2  # a sync may be late by one interval before its data coun
 class InstanceFreshness(InstanceRow):
     poll_interval_seconds: float | None = Field(
         description="seconds between syncs, from the instance's spec (None: the spec does not parse)")
-    stale: bool = Field(description="never synced, or last synced more than twice the poll interval ago")
+    stale: bool = Field(description="no successful sync yet, or the last one more than twice the poll interval ago")
     stale_since: datetime | None = Field(
-        description="when the data became (or becomes) stale: last sync + twice the poll interval")
+        description="when the data became (or becomes) stale: last successful sync + twice the poll interval")
 
 
 def instance_freshness(catalog: Catalog, now: datetime | None = None) -> list[InstanceFreshness]:
@@ -36,7 +37,7 @@ def instance_freshness(catalog: Catalog, now: datetime | None = None) -> list[In
     rows = []
     for row in instance_rows(catalog):
         interval = intervals.get(row.name)
-        last = as_utc(row.last_sync_at)
+        last = as_utc(row.last_observed_at)
         stale_since = last + STALE_AFTER_POLLS * interval if last and interval else None
         rows.append(InstanceFreshness(
             **row.model_dump(), poll_interval_seconds=interval.total_seconds() if interval else None,

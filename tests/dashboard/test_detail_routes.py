@@ -94,7 +94,7 @@ def test_instance_freshness_marks_data_older_than_two_poll_intervals(http, demo)
     now = datetime.now(UTC)
     for name, row in rows.items():
         assert row["last_sync_at"] == cli[name]["last_sync_at"]
-        last = datetime.fromisoformat(row["last_sync_at"])
+        last = datetime.fromisoformat(row["last_observed_at"])  # the data's age: the last successful sync
         stale_since = last + timedelta(seconds=2 * row["poll_interval_seconds"])
         assert datetime.fromisoformat(row["stale_since"]) == stale_since
         if abs((stale_since - now).total_seconds()) > 1:  # not on the edge while this test reads it

@@ -4,6 +4,7 @@ keyboard use and a phone-sized screen, in a real browser against a real server."
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -81,7 +82,7 @@ def test_the_instances_page_shows_health_and_marks_stale_data(tab, demo):
     assert set(rows) == {"hosts", "infra", "ops"}
     # hosts is polled every second and nothing has synced it since the fixture: once two
     # intervals have passed its data is stale
-    last = datetime.fromisoformat(rows["hosts"]["last_sync_at"]).timestamp()
+    last = datetime.fromisoformat(rows["hosts"]["last_observed_at"]).timestamp()
     time.sleep(max(0.0, last + 2.5 - time.time()))
     page = tab.open("#/instances")
     for name, data in (("hosts", "stale"), ("ops", "fresh")):
@@ -91,6 +92,29 @@ def test_the_instances_page_shows_health_and_marks_stale_data(tab, demo):
         expect(cells.nth(3).locator("time")).to_have_attribute("datetime", rows[name]["last_sync_at"])
     expect(page.locator('tr[data-instance="ops"] td').nth(4)).to_have_text("every 10s")
     tab.screenshot("instances")
+    assert_clean(tab)
+
+
+def test_an_instance_that_fails_to_sync_shows_unhealthy_with_its_error(tab, demo):
+    crontab = demo.workdir / "example" / "ops.crontab"
+    hidden = crontab.with_suffix(".away")
+    crontab.rename(hidden)  # the tool's source is gone: the next sync of ops fails
+    try:
+        demo.cli("sync", "--instance", "ops", check=False)
+        error = next(r for r in json.loads(demo.cli("instances", "-o", "json").stdout) if r["name"] == "ops")["error"]
+        assert error
+        page = tab.open("#/instances")
+        cells = page.locator('tr[data-instance="ops"] td')
+        expect(cells.nth(2)).to_have_text("unhealthy")
+        expect(cells.nth(6)).to_have_text(error)
+        expect(cells.nth(6)).to_have_class(re.compile(r"\bbad\b"))
+        tab.screenshot("instances-error")
+        # the status page names the instance's trouble on each of its jobs
+        page.goto(f"{tab.base}/#/status?instance=ops")
+        expect(row(page, "cron://ops/flaky").locator("td").nth(5)).to_have_text("ops (error)")
+    finally:
+        hidden.rename(crontab)
+        demo.cli("sync", "--instance", "ops")
     assert_clean(tab)
 
 
