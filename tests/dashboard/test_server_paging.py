@@ -75,3 +75,41 @@ def test_filters_go_to_the_server_as_query_parameters(tab):
         "state": "failed", "q": "flaky", "sort": "-last_run_at", "tool": "cron", "paused": "false", "limit": "50"}
     assert shown(page) == ["cron://ops/flaky"]
     assert_clean(tab)
+
+
+RUNS_QUERY = re.compile(r"/api/runs\?")
+
+
+def test_a_job_page_pages_through_its_runs_by_the_servers_link_header(tab, demo):
+    job = "cron://ops/heartbeat"
+    for _ in range(3):
+        demo.cli("trigger", job, "--wait")
+    every = [r["run_id"] for r in json.loads(demo.cli("runs", "--job", job, "-o", "json").stdout)]
+    assert len(every) >= 4
+    asked: list[dict[str, list[str]]] = []
+
+    def paging_runs(route) -> None:  # the real runs, newest first, PAGE at a time
+        url = urlsplit(route.request.url)
+        params = parse_qs(url.query)
+        asked.append(params)
+        rows = route.fetch(url=f"{url.scheme}://{url.netloc}/api/runs?{urlencode({'job': job, 'limit': 1000})}").json()
+        start = int(params.get("cursor", ["0"])[0])
+        headers = {}
+        if start + PAGE < len(rows):
+            headers["Link"] = f'</api/runs?{urlencode({"job": job, "cursor": start + PAGE})}>; rel="next"'
+        route.fulfill(status=200, content_type="application/json", headers=headers,
+                      body=json.dumps(rows[start:start + PAGE]))
+
+    tab.context.route(RUNS_QUERY, paging_runs)
+    page = tab.open(f"#/job/{job.replace(':', '%3A').replace('/', '%2F')}")
+    runs = page.locator("#runs tbody tr")
+    expect(runs).to_have_count(PAGE)
+    while len(every) > runs.count():
+        shown_before = runs.count()
+        page.get_by_role("button", name="Older runs").click()
+        expect(runs).to_have_count(min(shown_before + PAGE, len(every)))
+    assert runs.evaluate_all("rows => rows.map(r => r.cells[0].textContent)") == every
+    expect(page.get_by_role("button", name="Older runs")).to_have_count(0)
+    assert asked[0]["job"] == [job] and all("cursor" in a for a in asked[1:])
+    expect(page.locator("svg.trend circle")).to_have_count(len(every))  # one dot per finished run
+    assert_clean(tab)
