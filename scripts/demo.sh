@@ -46,3 +46,8 @@ echo "== part 2: a cross-tool chain kept by the control loop"
 step python examples/chain/demo.py --workdir "$W/chain"
 echo
 echo "Done. Explore with: UNIFIER_HOME=$UNIFIER_HOME .venv/bin/unifier status"
+echo
+echo "Open the dashboard on the demo's catalog (then http://127.0.0.1:8765/ in a browser; Ctrl-C stops it):"
+printf '  \033[1mUNIFIER_HOME=%s .venv/bin/unifier serve\033[0m\n' "$UNIFIER_HOME"
+echo "Part 2's chain (open a run of cron://hosts/report to see its why chain) has its own catalog:"
+echo "  UNIFIER_HOME=$W/chain/home .venv/bin/unifier serve --listen 127.0.0.1:8766"

@@ -27,6 +27,7 @@ from typing import Any
 from unifier import schedule
 from unifier.catalog import Catalog
 from unifier.duration import format_duration
+from unifier.errors import NotFound
 from unifier.model import Job, RunState, as_utc, utcnow
 from unifier.triggers.graph import GraphTrigger, TriggerGraph
 
@@ -105,13 +106,15 @@ def scheduled_times(job: Job, now: datetime, until: datetime) -> list[tuple[date
 
 
 def forecast(catalog: Catalog, triggers: list[GraphTrigger], *, within: timedelta = timedelta(hours=24),
-             now: datetime | None = None, durations: Durations | None = None) -> list[Expected]:
-    """Every run expected in ``(now, now + within]``, in time order."""
+             now: datetime | None = None, durations: Durations | None = None,
+             only: str | None = None) -> list[Expected]:
+    """Every run expected in ``(now, now + within]``, in time order; with ``only``, that
+    job's alone, worked out from it and the jobs upstream of it (not the whole catalog)."""
     now = now or utcnow()
     until = now + within
     durations = durations or Durations(catalog)
-    jobs = {j.uri: j for j in catalog.list_jobs()}
     graph = TriggerGraph(t for t in triggers if not t.paused)
+    jobs = {j.uri: j for j in catalog.list_jobs()} if only is None else _with_upstream(catalog, graph, only)
     occurrences: dict[str, list[_Occurrence]] = {}
 
     def end_of(job: str, start: datetime) -> datetime | None:
@@ -150,8 +153,26 @@ def forecast(catalog: Catalog, triggers: list[GraphTrigger], *, within: timedelt
                 row = Expected(start, uri, "trigger", detail, trigger=trigger.name, after=after,
                                expected_end=end, exact=exact)
                 occurrences.setdefault(uri, []).append(_Occurrence(start, end, exact, row))
-    rows = [o.row for found in occurrences.values() for o in found if o.row is not None and o.start >= now]
+    rows = [o.row for found in occurrences.values() for o in found if o.row is not None and o.start >= now
+            and (only is None or o.row.job == only)]
     return sorted(rows, key=lambda r: (r.at, r.job, r.reason))
+
+
+def _with_upstream(catalog: Catalog, graph: TriggerGraph, job: str) -> dict[str, Job]:
+    """``job`` and every catalogued job whose runs can lead to it through triggers."""
+    seen, todo = {job}, [job]
+    while todo:
+        for edge in graph.upstream_edges(todo.pop()):
+            if edge.upstream not in seen:
+                seen.add(edge.upstream)
+                todo.append(edge.upstream)
+    found = {}
+    for uri in seen:
+        try:
+            found[uri] = catalog.get_job(uri)
+        except NotFound:  # named by a trigger, not (yet) in the catalog: nothing to forecast from
+            pass
+    return found
 
 
 def _firings(trigger: GraphTrigger, occurrences: dict[str, list[_Occurrence]],

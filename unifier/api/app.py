@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from unifier.api import hooks, views
+from unifier.api import apidocs, details, hooks, views
 from unifier.api.deps import WakeFn
 from unifier.catalog import Catalog
 from unifier.errors import NotFound, UnifierError
@@ -21,12 +21,15 @@ def _ignore(instance: str) -> None:
 def create_app(catalog_factory: Callable[[], Catalog], *, wake: WakeFn | None = None) -> FastAPI:
     """``catalog_factory`` returns the catalog a request uses; ``wake(instance)`` asks the
     control loop to sync that instance now."""
-    app = FastAPI(title="unifier", version="1", summary="One control plane over the schedulers you already run")
+    app = FastAPI(title="unifier", version="1", summary="One control plane over the schedulers you already run",
+                  docs_url=None, redoc_url=None)  # FastAPI's pages load from a CDN: apidocs serves /docs offline
     app.state.catalog_factory = catalog_factory
     app.state.wake = wake or _ignore
     app.include_router(hooks.router)
+    app.include_router(details.router)  # before views: /api/runs/{job}/{run_id}/why is not a run id "why"
     app.include_router(views.router)
     mount_mcp(app, catalog_factory)  # MCP for AI agents at /mcp (streamable HTTP)
+    app.include_router(apidocs.router)
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:

@@ -40,7 +40,7 @@ _PAGE = 500
 router = APIRouter(prefix="/api", tags=["events"])
 
 
-class EventFormat(str, enum.Enum):
+class EventFormat(enum.StrEnum):
     json = "json"
     openlineage = "openlineage"
 
@@ -75,7 +75,9 @@ def sse_message(event_id: int, event: RunEvent, fmt: EventFormat) -> str:
 
 async def _stream(request: Request, catalog: Catalog, after: int, job: str | None,
                   fmt: EventFormat) -> AsyncIterator[str]:
-    yield f"retry: {RETRY_MS}\n\n"
+    # the resume point as the last event id: a client that sees no event before this stream
+    # ends reconnects from here (Last-Event-ID / ?after=), not from whatever is newest then
+    yield f"retry: {RETRY_MS}\nid: {after}\n\n"
     deadline = time.monotonic() + STREAM_SECONDS
     while time.monotonic() < deadline and not await request.is_disconnected():
         # the catalog is synchronous: keep its query off the event loop the control loop shares

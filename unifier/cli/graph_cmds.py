@@ -20,7 +20,7 @@ from unifier.model import utcnow
 from unifier.plan import DEFAULT_MAX_FAN_OUT, Plan, build_plan, stored_triggers
 from unifier.triggers.graph import GraphTrigger, TriggerGraph
 from unifier.triggers.graph_formats import dumps_json, to_dot, to_mermaid, to_text
-from unifier.triggers.why import explain_stored_run, render_explanation
+from unifier.triggers.why import explain_stored_run, explanation_view, render_explanation
 
 FilesOption = Annotated[
     list[Path], typer.Option("--filename", "-f", help="YAML file or directory (repeatable)")]
@@ -157,9 +157,7 @@ def why(
 
     explanation = explain_stored_run(catalog, run)
     if output == Format.json:
-        print_json({**explanation.to_json(),
-                    "roots": [{"job": r.job, "run_id": r.run_id, "cause": r.cause.kind.value}
-                              for r in explanation.roots()]})
+        print_json(explanation_view(explanation))
         return
     out.out(render_explanation(explanation), end="")
 

@@ -150,3 +150,10 @@ def explain_stored_run(catalog: Catalog, run: Run, *,
             return []
 
     return explain_run(lookup, run, firing_upstream=firing_upstream)
+
+
+def explanation_view(explanation: Explanation) -> dict[str, Any]:
+    """As ``unifier why -o json``: the tree, plus the root causes named once each."""
+    return {**explanation.to_json(),
+            "roots": [{"job": r.job, "run_id": r.run_id, "cause": r.cause.kind.value}
+                      for r in explanation.roots()]}
