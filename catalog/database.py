@@ -39,6 +39,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # job URIs and scope patterns compare case-sensitively, as on PostgreSQL
+    cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.close()
 
 

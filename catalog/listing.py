@@ -8,7 +8,9 @@ and rows added meanwhile neither repeat nor shift the pages).
 Scope is a filter, not only a gate: a caller limited to job-URI patterns sees rows of
 matching jobs only, in every listing. Patterns follow :mod:`fnmatch` for ``*`` and
 ``?`` (``*`` crosses ``/``: ``jenkins://ci/team-a/*`` matches
-``jenkins://ci/team-a/x/deploy``) and are translated into ``LIKE``, OR-ed.
+``jenkins://ci/team-a/x/deploy``), are case-sensitive (SQLite too: the catalog turns
+``case_sensitive_like`` on) and are translated into ``LIKE``, OR-ed. The ``text`` filter
+ignores case.
 """
 
 from __future__ import annotations
@@ -82,8 +84,9 @@ def glob_to_like(pattern: str) -> str:
     return "".join("%" if c == "*" else "_" if c == "?" else like_literal(c) for c in pattern)
 
 
-def contains(column: Any, text: str) -> ColumnElement[bool]:
-    return column.like(f"%{like_literal(text)}%", escape=_ESCAPE)  # type: ignore[no-any-return]
+def contains(column: Any, text: str, *, any_case: bool = False) -> ColumnElement[bool]:
+    like = column.ilike if any_case else column.like
+    return like(f"%{like_literal(text)}%", escape=_ESCAPE)  # type: ignore[no-any-return]
 
 
 def starts_with(column: Any, text: str) -> ColumnElement[bool]:
@@ -209,7 +212,8 @@ def job_clauses(where: JobFilter, scope: Sequence[str] | None) -> list[ColumnEle
     if where.tag:
         clauses.append(tagged(JobRow.tags, where.tag))
     if where.text:
-        clauses.append(or_(contains(JobRow.uri, where.text), contains(JobRow.name, where.text)))
+        clauses.append(or_(contains(JobRow.uri, where.text, any_case=True),
+                               contains(JobRow.name, where.text, any_case=True)))
     if where.states:
         clauses.append(RunRow.state.in_([s.value for s in where.states]))  # the status view joins it
     return clauses
@@ -228,7 +232,8 @@ def run_clauses(where: RunFilter, scope: Sequence[str] | None) -> list[ColumnEle
     if where.since:
         clauses.append(RunRow.updated_at >= where.since)
     if where.text:
-        clauses.append(or_(contains(RunRow.job, where.text), contains(RunRow.run_id, where.text)))
+        clauses.append(or_(contains(RunRow.job, where.text, any_case=True),
+                               contains(RunRow.run_id, where.text, any_case=True)))
     if where.owner or where.tag:
         jobs = select(JobRow.uri).where(*job_clauses(JobFilter(owner=where.owner, tag=where.tag), None))
         clauses.append(RunRow.job.in_(jobs))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
 
 from unifier import schedule
 from unifier.catalog import Catalog
-from unifier.model import Job, RunState, as_utc, utcnow
+from unifier.catalog.listing import JobFilter, Page
+from unifier.model import Job, Run, RunState, as_utc, utcnow
 
 
 class StatusRow(BaseModel):
@@ -49,10 +51,10 @@ class InstanceRow(BaseModel):
     source: str | None
 
 
-def instance_rows(catalog: Catalog) -> list[InstanceRow]:
+def instance_rows(catalog: Catalog, *, scope: Sequence[str] | None = None) -> list[InstanceRow]:
     """Each configured instance and its health: the last sync and the last error."""
     rows = []
-    for stored in catalog.list_instances():
+    for stored in catalog.list_instances(scope=scope):
         state = catalog.get_sync_state(stored.instance.name)
         health = state.health or {}
         rows.append(InstanceRow(
@@ -64,20 +66,26 @@ def instance_rows(catalog: Catalog) -> list[InstanceRow]:
     return rows
 
 
-def status_rows(catalog: Catalog, now: datetime | None = None) -> list[StatusRow]:
+def status_page(catalog: Catalog, where: JobFilter | None = None, *, scope: Sequence[str] | None = None,
+                sort: str | None = None, limit: int | None = None, cursor: str | None = None,
+                now: datetime | None = None) -> Page[StatusRow]:
+    """Status rows in ``sort`` order (by job URI, or ``last_run``: newest first), a page at a time."""
     now = now or utcnow()
-    latest = catalog.latest_runs()
-    errors = {s.instance.name: catalog.get_sync_state(s.instance.name).last_error
-              for s in catalog.list_instances()}
-    rows = []
-    for job in catalog.list_jobs():
-        run = latest.get(job.uri)
-        rows.append(StatusRow(
-            job=job.uri, kind=job.kind, instance=job.instance, name=job.name,
-            state=run.state if run else None, native_state=run.native_state if run else None,
-            last_run_id=run.run_id if run else None,
-            last_run_at=(run.started_at or run.queued_at or run.ended_at) if run else None,
-            next_run_at=next_run_at(job, now), schedule=job.schedule, paused=job.paused,
-            instance_error=errors.get(job.instance),
-        ))
-    return rows
+    found = catalog.status_page(where, scope=scope, sort=sort, limit=limit, cursor=cursor)
+    return Page([_status_row(job, run, error, now) for job, run, error in found.items], found.next_cursor)
+
+
+def status_rows(catalog: Catalog, now: datetime | None = None) -> list[StatusRow]:
+    """Every current job's status row, by job URI."""
+    return status_page(catalog, now=now).items
+
+
+def _status_row(job: Job, run: Run | None, instance_error: str | None, now: datetime) -> StatusRow:
+    return StatusRow(
+        job=job.uri, kind=job.kind, instance=job.instance, name=job.name,
+        state=run.state if run else None, native_state=run.native_state if run else None,
+        last_run_id=run.run_id if run else None,
+        last_run_at=(run.started_at or run.queued_at or run.ended_at) if run else None,
+        next_run_at=next_run_at(job, now), schedule=job.schedule, paused=job.paused,
+        instance_error=instance_error,
+    )

@@ -169,7 +169,7 @@ function renderGraph(graph) {
 
 async function refresh(changed) {
   const [instances, status, runs] = await Promise.all([
-    getJSON("/api/instances"), getJSON("/api/status"), getJSON("/api/runs?since=24h&limit=2000")]);
+    getJSON("/api/instances"), getJSON("/api/status?limit=10000"), getJSON("/api/runs?since=24h&limit=2000")]);
   renderInstances(instances);
   renderStatus(status, changed);
   renderTimeline(runs);
