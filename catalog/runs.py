@@ -9,11 +9,13 @@ knows nothing of batching.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import functools
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, tuple_, update
+from sqlalchemy import JSON, Column, Connection, DateTime, Result, TextClause, text
 
 from unifier.catalog.database import dialect_insert
 from unifier.catalog.tables import LatestRunRow, RunEventRow, RunRow
@@ -54,6 +56,14 @@ class StoredRun:
             setattr(self, name, values.get(name))
 
     @classmethod
+    def of(cls, row: Any) -> StoredRun:
+        """From a row selecting every column of ``runs`` in table order."""
+        stored = cls.__new__(cls)
+        for name, value in zip(_COLUMNS, row, strict=True):
+            setattr(stored, name, value)
+        return stored
+
+    @classmethod
     def first_seen(cls, obs: Run, now: datetime) -> StoredRun:
         return cls(job=obs.job, run_id=obs.run_id, instance=instance_of(obs.job), attempt=obs.attempt or 1,
                    parameters={}, cause={}, details={}, first_seen_at=now, updated_at=now)
@@ -73,9 +83,8 @@ def record_runs(conn: Connection, runs: list[Run]) -> list[RunEvent]:
 
 
 def _record_batch(conn: Connection, batch: list[Run], now: datetime) -> list[RunEvent]:
-    keys = {(r.job, r.run_id) for r in batch}
-    stored = {(row.job, row.run_id): StoredRun(**row._asdict())
-              for row in conn.execute(select(_RUNS).where(tuple_(_RUNS.c.job, _RUNS.c.run_id).in_(keys)))}
+    stored = {(row.job, row.run_id): StoredRun.of(row)
+              for row in _keyed(conn, {(r.job, r.run_id) for r in batch}, _RUNS.c)}
     new: dict[tuple[str, str], StoredRun] = {}
     changed: dict[int, StoredRun] = {}
     events: list[RunEvent] = []
@@ -94,21 +103,83 @@ def _record_batch(conn: Connection, batch: list[Run], now: datetime) -> list[Run
             if row.id is not None:
                 changed[row.id] = row
         events += new_events or []
+    write = _Writer(conn)
     if new:
-        inserted = conn.execute(
-            _RUNS.insert().returning(_RUNS.c.id, _RUNS.c.job, sort_by_parameter_order=True),
-            [r.values(_COLUMNS[1:]) for r in new.values()]).all()
-        _move_latest(conn, {job: run_pk for run_pk, job in inserted})  # ascending ids: the last wins
+        write.many("INSERT INTO runs ({columns}) VALUES ({values})", _COLUMNS[1:],
+                   [r.values(_COLUMNS[1:]) for r in new.values()])
+        newest: dict[str, int] = {}
+        for run_pk, job in _keyed(conn, set(new), (_RUNS.c.id, _RUNS.c.job)):
+            newest[job] = max(run_pk, newest.get(job, 0))
+        _move_latest(conn, newest)
     if changed:
-        conn.execute(
-            update(_RUNS).where(_RUNS.c.id == bindparam("pk")),
-            [{"pk": pk, **row.values(_MUTABLE)} for pk, row in changed.items()])
+        write.many("UPDATE runs SET {assignments} WHERE id = {last}", (*_MUTABLE, "id"),
+                   [row.values((*_MUTABLE, "id")) for row in changed.values()])
     if events:
-        conn.execute(RunEventRow.__table__.insert(), [
+        write.many("INSERT INTO run_events ({columns}) VALUES ({values})", _EVENT_COLUMNS, [
             {"job": e.job, "run_id": e.run_id, "attempt": e.attempt, "event_type": e.event_type.value,
              "state": e.state.value, "native_state": e.native_state, "event_time": e.event_time,
              "recorded_at": now} for e in events])
     return events
+
+
+_EVENT_COLUMNS = ("job", "run_id", "attempt", "event_type", "state", "native_state", "event_time", "recorded_at")
+_TIMES = frozenset(c.name for c in (*_RUNS.columns, *RunEventRow.__table__.columns)
+                   if isinstance(c.type, DateTime))
+_JSONS = frozenset(c.name for c in _RUNS.columns if isinstance(c.type, JSON))
+
+
+class _Writer:
+    """Bulk writes straight to the driver (``executemany``), the values converted here as
+    SQLAlchemy would store them. Going through SQLAlchemy's per-row parameter processing
+    cost more than the database's own work; these three statements carry every run a
+    sync records."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+    def many(self, template: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+        sql = template.format(columns=", ".join(columns), values=", ".join([self.mark] * len(columns)),
+                              assignments=", ".join(f"{c} = {self.mark}" for c in columns[:-1]),
+                              last=self.mark)
+        convert = [self._converter(c) for c in columns]
+        self.conn.exec_driver_sql(sql, [tuple(f(row[c]) if f else row[c] for c, f in zip(columns, convert, strict=True))
+                                        for row in rows])
+
+    def _converter(self, column: str) -> Callable[[Any], Any] | None:
+        if column in _JSONS:
+            return json.dumps
+        if column in _TIMES and self.sqlite:
+            return _sqlite_time
+        return None
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite DateTime storage format (UTC; naive values are UTC already)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
+def _keyed(conn: Connection, keys: set[tuple[str, str]], columns: Sequence[Column[Any]]) -> Result[Any]:
+    """``columns`` of the runs with these (job, run_id) keys."""
+    params: dict[str, str] = {}
+    for i, (job, run_id) in enumerate(keys):
+        params[f"j{i}"], params[f"r{i}"] = job, run_id
+    return conn.execute(_lookup(len(keys), tuple(columns)), params)
+
+
+@functools.lru_cache(maxsize=16)
+def _lookup(count: int, columns: tuple[Column[Any], ...]) -> TextClause:
+    """OR-ed key pairs, not a row-value IN: SQLite answers the latter with a scan of the
+    whole table, the former from the unique index. Plain SQL text, built once per size:
+    building (and cache-keying) hundreds of expression objects per batch costs more
+    than the query."""
+    where = " OR ".join(f"(job = :j{i} AND run_id = :r{i})" for i in range(count))
+    return text(f"SELECT {', '.join(c.name for c in columns)} FROM runs WHERE {where}").columns(*columns)
 
 
 def _move_latest(conn: Connection, newest: dict[str, int]) -> None:
