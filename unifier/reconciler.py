@@ -28,7 +28,7 @@ from unifier.errors import UnifierError
 from unifier.instances import poll_interval
 from unifier.model import as_utc, utcnow
 from unifier.sync import AdapterPool, SyncReport, sync_all
-from unifier.triggers.evaluate import EvaluationReport, evaluate
+from unifier.triggers.evaluate import EvaluationReport, Evaluator
 from unifier.triggers.fire import FireReport, fire_pending
 from unifier.triggers.ledger import next_due_at
 
@@ -55,6 +55,7 @@ class Reconciler:
         self._requested: set[str] = set()
         self._next_sync: dict[str, float] = {}  # instance -> time.monotonic() when due
         self.adapters = AdapterPool()  # live connections and watch positions, not state
+        self.evaluator = Evaluator(catalog)  # gaps in event ids seen, parsed trigger rules
 
     # -- control ----------------------------------------------------------------------
 
@@ -95,7 +96,7 @@ class Reconciler:
                     log.warning("sync %s failed: %s", r.instance, r.error)
         if self.stopping.is_set():
             return report
-        report.evaluation = evaluate(self.catalog)  # logs any trigger the storm guard pauses
+        report.evaluation = self.evaluator.evaluate()  # logs any trigger the storm guard pauses
         if self.stopping.is_set():
             return report
         report.fired = await fire_pending(self.catalog)
