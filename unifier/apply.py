@@ -98,4 +98,5 @@ def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> list[C
 
 # Kinds defined elsewhere register their appliers on import; importing them here means
 # `apply` knows every kind whoever calls it.
+import unifier.pruner  # noqa: E402,F401
 import unifier.triggers.store  # noqa: E402,F401
