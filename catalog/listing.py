@@ -182,11 +182,14 @@ def page(
     item: Callable[[Any], T],
 ) -> Page[T]:
     """Read one page of ``query`` in ``sort``'s order; ``item`` makes an item of what the
-    query selects (one entity or a tuple). ``run`` executes a select, returning rows."""
+    query selects (one entity, or a row: by name, the sort keys follow the selected
+    columns). ``run`` executes a select, returning rows."""
     if limit is not None and limit < 1:
         raise BadPage(f"limit must be at least 1, not {limit}")
-    width = len(query.column_descriptions)
-    query = query.add_columns(*(k.expr for k in sort.keys)).order_by(*sort.order_by())
+    single = len(query.column_descriptions) == 1  # one entity (or column): the item is it
+    labels = [f"_sort{i}" for i in range(len(sort.keys))]
+    query = query.add_columns(*(k.expr.label(name) for k, name in zip(sort.keys, labels, strict=True)))
+    query = query.order_by(*sort.order_by())
     if cursor:
         query = query.where(sort.after(sort.decode(cursor)))
     if limit is not None:
@@ -194,8 +197,8 @@ def page(
     rows = list(run(query))
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if more else rows
-    next_cursor = sort.encode(list(rows[-1][width:])) if more else None
-    return Page([item(row[:width] if width > 1 else row[0]) for row in rows], next_cursor)
+    next_cursor = sort.encode([rows[-1]._mapping[name] for name in labels]) if more else None
+    return Page([item(row[0] if single else row) for row in rows], next_cursor)
 
 
 # ---------------------------------------------------------------------- the catalog's listings
@@ -281,9 +284,17 @@ RUN_SORTS = _sorts(  # newest first
 )
 
 
+STATUS_COLUMNS = (
+    JobRow.uri, JobRow.kind, JobRow.instance, JobRow.name, JobRow.schedule, JobRow.timezone, JobRow.paused,
+    JobRow.next_run_at, RunRow.run_id, RunRow.state, RunRow.native_state, RunRow.queued_at,
+    RunRow.started_at, RunRow.ended_at, SyncStateRow.last_error,
+)
+
+
 def status_query() -> Select[Any]:
-    """Each current job, its latest run (if any) and its instance's last error."""
-    return (select(JobRow, RunRow, SyncStateRow.last_error)
+    """Each current job, its latest run (if any) and its instance's last error: only the
+    columns the status view shows (a row per job; no model objects on the way)."""
+    return (select(*STATUS_COLUMNS)
             .select_from(JobRow)
             .outerjoin(LatestRunRow, LatestRunRow.job == JobRow.uri)
             .outerjoin(RunRow, RunRow.id == LatestRunRow.run)

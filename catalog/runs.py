@@ -103,7 +103,7 @@ def _record_batch(conn: Connection, batch: list[Run], now: datetime) -> list[Run
             if row.id is not None:
                 changed[row.id] = row
         events += new_events or []
-    write = _Writer(conn)
+    write = DriverWriter(conn)
     if new:
         write.many("INSERT INTO runs ({columns}) VALUES ({values})", _COLUMNS[1:],
                    [r.values(_COLUMNS[1:]) for r in new.values()])
@@ -128,7 +128,7 @@ _TIMES = frozenset(c.name for c in (*_RUNS.columns, *RunEventRow.__table__.colum
 _JSONS = frozenset(c.name for c in _RUNS.columns if isinstance(c.type, JSON))
 
 
-class _Writer:
+class DriverWriter:
     """Bulk writes straight to the driver (``executemany``), the values converted here as
     SQLAlchemy would store them. Going through SQLAlchemy's per-row parameter processing
     cost more than the database's own work; these three statements carry every run a

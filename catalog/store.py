@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, Row, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from unifier.catalog.database import create_catalog_engine, migrate
@@ -223,7 +223,7 @@ class Catalog:
                   cursor: str | None = None) -> Page[Job]:
         """Jobs by URI, ``limit`` at a time (all of them without one)."""
         where = replace(where or JobFilter(), states=None)  # a job has no state: the status view has
-        query = select(JobRow).where(*job_clauses(where, scope))
+        query = select(*JobRow.__table__.columns).where(*job_clauses(where, scope))
         if not include_removed:
             query = query.where(JobRow.removed_at.is_(None))
         with self.session() as s:
@@ -239,13 +239,13 @@ class Catalog:
 
     def status_page(self, where: JobFilter | None = None, *, scope: Sequence[str] | None = None,
                     sort: str | None = None, limit: int | None = None,
-                    cursor: str | None = None) -> Page[tuple[Job, Run | None, str | None]]:
-        """Each current job with its latest run and its instance's last error: read from
-        the latest-run index, so the cost follows the jobs shown, not the history."""
+                    cursor: str | None = None) -> Page[Row[Any]]:
+        """Each current job with its latest run and its instance's last error, as rows of
+        :data:`~unifier.catalog.listing.STATUS_COLUMNS`: read from the latest-run index, so
+        the cost follows the jobs shown, not the history."""
         with self.session() as s:
             return page(lambda q: s.execute(q).all(), status_query().where(*job_clauses(where or JobFilter(), scope)),
-                        sort_named(STATUS_SORTS, sort), limit=limit, cursor=cursor,
-                        item=lambda r: (_job(r[0]), _run(r[1]) if r[1] is not None else None, r[2]))
+                        sort_named(STATUS_SORTS, sort), limit=limit, cursor=cursor, item=lambda r: r)
 
     # ------------------------------------------------------------------ runs
 
@@ -285,8 +285,10 @@ class Catalog:
                   sort: str | None = None, limit: int | None = None, cursor: str | None = None) -> Page[Run]:
         """Runs newest first (by start, or by last activity with ``sort="updated"``)."""
         with self.session() as s:
-            return page(lambda q: s.execute(q).all(), select(RunRow).where(*run_clauses(where or RunFilter(), scope)),
-                        sort_named(RUN_SORTS, sort), limit=limit, cursor=cursor, item=_run)
+            # plain rows, not ORM objects: a page holds thousands, and each becomes a model anyway
+            query = select(*RunRow.__table__.columns).where(*run_clauses(where or RunFilter(), scope))
+            return page(lambda q: s.execute(q).all(), query, sort_named(RUN_SORTS, sort), limit=limit,
+                        cursor=cursor, item=_run)
 
     def latest_runs(self, *, scope: Sequence[str] | None = None) -> dict[str, Run]:
         """The most recent run of every job that has one."""
@@ -344,7 +346,7 @@ def _job_values(job: Job) -> dict[str, Any]:
     }
 
 
-def _job(row: JobRow) -> Job:
+def _job(row: JobRow | Row[Any]) -> Job:
     return Job(
         uri=row.uri, instance=row.instance, kind=row.kind, native_id=row.native_id, name=row.name,
         description=row.description, owner=row.owner, tags=row.tags or [], schedule=row.schedule,
@@ -353,7 +355,7 @@ def _job(row: JobRow) -> Job:
     )
 
 
-def _run(row: RunRow) -> Run:
+def _run(row: RunRow | Row[Any]) -> Run:
     return Run(
         job=row.job, run_id=row.run_id, state=RunState(row.state), native_state=row.native_state,
         attempt=row.attempt, version=row.version, queued_at=row.queued_at, started_at=row.started_at,

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from unifier import schedule
 from unifier.catalog import Catalog
 from unifier.catalog.listing import JobFilter, Page
-from unifier.model import Job, Run, RunState, as_utc, utcnow
+from unifier.model import Job, RunState, as_utc, utcnow
 
 
 class StatusRow(BaseModel):
@@ -72,7 +72,15 @@ def status_page(catalog: Catalog, where: JobFilter | None = None, *, scope: Sequ
     """Status rows in ``sort`` order (by job URI, or ``last_run``: newest first), a page at a time."""
     now = now or utcnow()
     found = catalog.status_page(where, scope=scope, sort=sort, limit=limit, cursor=cursor)
-    return Page([_status_row(job, run, error, now) for job, run, error in found.items], found.next_cursor)
+    upcoming = _Upcoming(now)
+    rows = [StatusRow(
+        job=r.uri, kind=r.kind, instance=r.instance, name=r.name,
+        state=r.state, native_state=r.native_state, last_run_id=r.run_id,
+        last_run_at=as_utc(r.started_at or r.queued_at or r.ended_at),
+        next_run_at=upcoming.next_run_at(r.paused, r.next_run_at, r.schedule, r.timezone),
+        schedule=r.schedule, paused=r.paused, instance_error=r.last_error,
+    ) for r in found.items]
+    return Page(rows, found.next_cursor)
 
 
 def status_rows(catalog: Catalog, now: datetime | None = None) -> list[StatusRow]:
@@ -80,12 +88,25 @@ def status_rows(catalog: Catalog, now: datetime | None = None) -> list[StatusRow
     return status_page(catalog, now=now).items
 
 
-def _status_row(job: Job, run: Run | None, instance_error: str | None, now: datetime) -> StatusRow:
-    return StatusRow(
-        job=job.uri, kind=job.kind, instance=job.instance, name=job.name,
-        state=run.state if run else None, native_state=run.native_state if run else None,
-        last_run_id=run.run_id if run else None,
-        last_run_at=(run.started_at or run.queued_at or run.ended_at) if run else None,
-        next_run_at=next_run_at(job, now), schedule=job.schedule, paused=job.paused,
-        instance_error=instance_error,
-    )
+class _Upcoming:
+    """:func:`next_run_at` for many jobs at one instant: jobs share schedules, and a
+    cron expression's next time is worth computing once per view, not once per job."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        self._by_schedule: dict[tuple[str, str | None], datetime | None] = {}
+
+    def next_run_at(self, paused: bool, predicted: datetime | None, cron: str | None,
+                    timezone: str | None) -> datetime | None:
+        if paused:
+            return None
+        predicted = as_utc(predicted)
+        if predicted and predicted > self.now:
+            return predicted
+        if not cron:
+            return None
+        key = (cron, timezone)
+        if key not in self._by_schedule:
+            self._by_schedule[key] = (schedule.next_run(cron, timezone, self.now)
+                                      if schedule.problem(cron) is None else None)
+        return self._by_schedule[key]
