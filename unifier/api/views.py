@@ -20,14 +20,15 @@ from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from pydantic import TypeAdapter
 
 from unifier.api import dashboard, events
 from unifier.api.deps import CatalogDep
 from unifier.catalog.listing import BadPage, JobFilter, Page, RunFilter
 from unifier.duration import parse_duration
-from unifier.model import RunState, utcnow
+from unifier.model import Job, Run, RunState, utcnow
 from unifier.plan import stored_triggers
-from unifier.status import InstanceRow, instance_rows, status_page
+from unifier.status import InstanceRow, StatusRow, instance_rows, status_page
 from unifier.triggers.graph import TriggerGraph, to_json
 from unifier.triggers.store import (
     Firing,
@@ -74,11 +75,18 @@ def _read(read: Callable[[], Page[T]]) -> Page[T]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
-def _page(request: Request, response: Response, page: Page[Any], body: list[Any]) -> list[Any]:
-    """The page's rows as the body; the next page's URL in ``Link`` (RFC 8288)."""
+_STATUS_ROWS = TypeAdapter(list[StatusRow])
+_JOBS = TypeAdapter(list[Job])
+_RUNS = TypeAdapter(list[Run])
+
+
+def _page(request: Request, page: Page[T], rows: TypeAdapter[list[T]]) -> Response:
+    """The page's rows as the body, serialized once, straight from the models (a page
+    may hold 10,000); the next page's URL in ``Link`` (RFC 8288)."""
+    response = Response(rows.dump_json(page.items), media_type="application/json")
     if page.next_cursor:
         response.headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
-    return body
+    return response
 
 
 def _window(since: str | None) -> timedelta | None:
@@ -93,28 +101,27 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@api.get("/status")
-def status_view(catalog: CatalogDep, request: Request, response: Response,
+@api.get("/status", response_model=list[StatusRow])
+def status_view(catalog: CatalogDep, request: Request,
                 tool: ToolQuery = None, instance: InstanceQuery = None,
                 state: Annotated[list[RunState] | None, Query(description="of the last run; repeatable")] = None,
                 owner: OwnerQuery = None, tag: TagQuery = None, text: TextQuery = None,
                 sort: Annotated[str | None, Query(description="job (default) or last_run (newest first)")] = None,
-                limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> list[dict[str, Any]]:
+                limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> Response:
     """One row per job across every tool: its last run and its next scheduled time."""
     where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, states=state)
-    found = _read(lambda: status_page(catalog, where, sort=sort, limit=limit, cursor=cursor))
-    return _page(request, response, found, [r.model_dump(mode="json") for r in found.items])
+    return _page(request, _read(lambda: status_page(catalog, where, sort=sort, limit=limit, cursor=cursor)),
+                 _STATUS_ROWS)
 
 
-@api.get("/jobs")
-def jobs(catalog: CatalogDep, request: Request, response: Response,
+@api.get("/jobs", response_model=list[Job])
+def jobs(catalog: CatalogDep, request: Request,
          tool: ToolQuery = None, instance: InstanceQuery = None, owner: OwnerQuery = None,
          tag: TagQuery = None, text: TextQuery = None,
-         limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> list[dict[str, Any]]:
+         limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> Response:
     """Every job, by URI."""
     where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text)
-    found = _read(lambda: catalog.jobs_page(where, limit=limit, cursor=cursor))
-    return _page(request, response, found, [j.model_dump(mode="json") for j in found.items])
+    return _page(request, _read(lambda: catalog.jobs_page(where, limit=limit, cursor=cursor)), _JOBS)
 
 
 @api.get("/jobs/{uri:path}")
@@ -122,21 +129,20 @@ def job(uri: str, catalog: CatalogDep) -> dict[str, Any]:
     return catalog.get_job(uri).model_dump(mode="json")
 
 
-@api.get("/runs")
-def runs(catalog: CatalogDep, request: Request, response: Response,
+@api.get("/runs", response_model=list[Run])
+def runs(catalog: CatalogDep, request: Request,
          job: str | None = None, tool: ToolQuery = None, instance: InstanceQuery = None,
          state: Annotated[list[RunState] | None, Query(description="repeatable")] = None,
          since: Annotated[str | None, Query(description="only runs active within this long, e.g. 24h")] = None,
          owner: OwnerQuery = None, tag: TagQuery = None,
          text: Annotated[str | None, Query(description="substring of the job URI or the run id")] = None,
          sort: Annotated[str | None, Query(description="started (default) or updated; newest first")] = None,
-         limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> list[dict[str, Any]]:
+         limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> Response:
     """Runs across every tool, newest first."""
     window = _window(since)
     where = RunFilter(job=job, instance=instance, tool=tool, states=state, owner=owner, tag=tag, text=text,
                       since=utcnow() - window if window else None)
-    found = _read(lambda: catalog.runs_page(where, sort=sort, limit=limit, cursor=cursor))
-    return _page(request, response, found, [r.model_dump(mode="json") for r in found.items])
+    return _page(request, _read(lambda: catalog.runs_page(where, sort=sort, limit=limit, cursor=cursor)), _RUNS)
 
 
 @api.get("/run")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -146,7 +146,7 @@ def instances(output: OutputOption = Format.table) -> None:
 
 def adapters(output: OutputOption = Format.table) -> None:
     """Installed adapters, what each can do, and which package provides it."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for kind, spec in sorted(adapter_registry().adapters.items()):
         loaded, why = spec.installed()
         caps = spec.load().capabilities.names() if loaded else []

@@ -28,13 +28,14 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from unifier.catalog import Catalog
+from unifier.catalog.database import dialect_insert
 from unifier.catalog.tables import (
     FiringRow,
     RunEventRow,
@@ -43,7 +44,7 @@ from unifier.catalog.tables import (
     TriggerUpstreamRow,
 )
 from unifier.duration import format_duration, parse_duration
-from unifier.model import TERMINAL_STATES, RunKey, as_utc, utcnow
+from unifier.model import TERMINAL_STATES, RunKey, utcnow
 from unifier.triggers import ledger
 from unifier.triggers.faults import fault_point
 from unifier.triggers.spec import StormGuard
@@ -226,14 +227,8 @@ def collect(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator) ->
 def _insert_new_arrivals(s: Session, rows: list[dict[str, Any]]) -> None:
     """Insert, leaving alone arrivals already recorded (one run counts once per trigger;
     a run the tool restarts and finishes again does not arrive twice)."""
-    dialect = s.get_bind().dialect.name
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # the catalog runs on SQLite or PostgreSQL only
-        raise NotImplementedError(f"arrivals on a {dialect} catalog")
-    s.connection().execute(insert(TriggerArrivalRow.__table__).on_conflict_do_nothing(), rows)
+    conn = s.connection()
+    conn.execute(dialect_insert(conn)(TriggerArrivalRow.__table__).on_conflict_do_nothing(), rows)
 
 
 # ---------------------------------------------------------------------- decide
@@ -275,14 +270,15 @@ def decide(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator, *,
                 .join(TriggerRow, TriggerRow.name == TriggerArrivalRow.trigger)
                 .where(TriggerRow.dirty.is_(True), TriggerArrivalRow.consumed_by.is_(None))):
             if row.trigger in active:
-                open_arrivals[row.trigger].append(_Arrival(*row[:4], as_utc(row.ended_at), row.event_id))
+                open_arrivals[row.trigger].append(
+                    _Arrival(*row[:4], _utc(row.ended_at), row.event_id))
         if active:
             widest = max(rule.window for rule in active.values())
             for trigger, created in s.execute(
                     select(FiringRow.trigger, FiringRow.created_at)
                     .join(TriggerRow, TriggerRow.name == FiringRow.trigger)
                     .where(TriggerRow.dirty.is_(True), FiringRow.created_at >= now - widest)):
-                recent[trigger].append(as_utc(created))
+                recent[trigger].append(_utc(created))
 
         firings: dict[str, dict[str, Any]] = {}  # id -> row, in decision order
         consumed: dict[tuple[str, str, str], str] = {}  # arrival -> firing (or superseded:firing)
@@ -298,11 +294,11 @@ def decide(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator, *,
                                         f"{format_duration(rule.window)} (max {rule.max_firings}); "
                                         f"fix the trigger and apply it, or `unifier resume {name}`")
                         break
-                row = ledger.firing_row(name, [a.key for a in runs], list(rule.actions), now)
-                firings.setdefault(row["id"], row)
+                firing = ledger.firing_row(name, [a.key for a in runs], list(rule.actions), now)
+                firings.setdefault(firing["id"], firing)
                 recent[name].append(now)
                 for arrival in runs:
-                    consumed[(name, arrival.job, arrival.run_id)] = row["id"]
+                    consumed[(name, arrival.job, arrival.run_id)] = firing["id"]
                 if rule.mode == "all":
                     # the newest run of each job was taken: older open runs of those jobs
                     # can never be chosen, so this firing spends them too
@@ -310,11 +306,12 @@ def decide(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator, *,
                     for arrival in arrivals:
                         if arrival.job in jobs:
                             consumed.setdefault((name, arrival.job, arrival.run_id),
-                                                f"superseded:{row['id']}")
+                                                f"superseded:{firing['id']}")
 
         report.firings += ledger.insert_firings(s, list(firings.values()))
         if consumed:
             table = TriggerArrivalRow.__table__
+            assert isinstance(table, Table)
             s.connection().execute(
                 table.update().where(table.c.trigger == bindparam("t"), table.c.job == bindparam("j"),
                                      table.c.run_id == bindparam("r"))
@@ -332,6 +329,12 @@ def decide(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator, *,
         fault_point("before-ledger-write")
     if report.firings:
         fault_point("after-ledger-write")
+
+
+def _utc(value: datetime | None) -> datetime:
+    """A NOT NULL timestamp column's value, in UTC."""
+    assert value is not None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _satisfied(rule: _Rule, arrivals: list[_Arrival]) -> list[list[_Arrival]]:
