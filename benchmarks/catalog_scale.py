@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -235,11 +236,14 @@ def main() -> None:
             times, rows = timed_get(client, "/api/runs?limit=100&cursor=" + _deep_cursor(catalog), args.samples)
             print(f"GET /api/runs, a page 50,000 runs deep:           {percentiles(times)}")
         env = {**os.environ, "UNIFIER_DATABASE_URL": url}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         result = subprocess.run([sys.executable, "-m", "unifier", "status", "-o", "json"], env=env,
                                 capture_output=True, check=True)
         wall, rows = time.perf_counter() - began, result.stdout.count(b'"job":')
-        print(f"unifier status -o json ({rows:,} rows): {wall:.2f} s wall (a new process)")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        print(f"unifier status -o json ({rows:,} rows): {wall:.2f} s wall, {cpu:.2f} s CPU (a new process)")
         upserts(catalog, args.upserts)
         catalog.close()
         if not args.no_memory:
