@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Connection, DateTime, Result, TextClause, text
 
 from unifier.catalog.database import dialect_insert
-from unifier.catalog.tables import LatestRunRow, RunEventRow, RunRow
+from unifier.catalog.tables import LatestRunRow, RunEventRow, RunRow, TriggerArrivalRow
 from unifier.model import EVENT_FOR_STATE, Cause, CauseKind, EventType, Run, RunEvent, RunState, as_utc, utcnow
 
 BATCH = 400  # keys per IN (...) query: well under SQLite's variable limit
@@ -123,16 +123,20 @@ def _record_batch(conn: Connection, batch: list[Run], now: datetime) -> list[Run
 
 
 _EVENT_COLUMNS = ("job", "run_id", "attempt", "event_type", "state", "native_state", "event_time", "recorded_at")
-_TIMES = frozenset(c.name for c in (*_RUNS.columns, *RunEventRow.__table__.columns)
-                   if isinstance(c.type, DateTime))
+_TIMES = frozenset(c.name for c in (*_RUNS.columns, *RunEventRow.__table__.columns,
+                                     *TriggerArrivalRow.__table__.columns) if isinstance(c.type, DateTime))
 _JSONS = frozenset(c.name for c in _RUNS.columns if isinstance(c.type, JSON))
 
 
 class DriverWriter:
     """Bulk writes straight to the driver (``executemany``), the values converted here as
-    SQLAlchemy would store them. Going through SQLAlchemy's per-row parameter processing
-    cost more than the database's own work; these three statements carry every run a
-    sync records."""
+    SQLAlchemy would store them (datetimes and JSON of the runs, run events and trigger
+    arrivals tables). Going through SQLAlchemy's per-row parameter processing cost more
+    than the database's own work; these statements carry every run a sync records.
+
+    ``template`` names ``{columns}`` and ``{values}`` (an insert), ``{assignments}``
+    and ``{last}`` (an update keyed by the last column), or ``{mark}`` for each value
+    in the order of ``columns``."""
 
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -140,9 +144,10 @@ class DriverWriter:
         self.mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
     def many(self, template: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
-        sql = template.format(columns=", ".join(columns), values=", ".join([self.mark] * len(columns)),
-                              assignments=", ".join(f"{c} = {self.mark}" for c in columns[:-1]),
-                              last=self.mark)
+        sql = template.format(columns=", ".join(f'"{c}"' for c in columns),
+                              values=", ".join([self.mark] * len(columns)),
+                              assignments=", ".join(f'"{c}" = {self.mark}' for c in columns[:-1]),
+                              last=self.mark, mark=self.mark)
         convert = [self._converter(c) for c in columns]
         self.conn.exec_driver_sql(sql, [tuple(f(row[c]) if f else row[c] for c, f in zip(columns, convert, strict=True))
                                         for row in rows])

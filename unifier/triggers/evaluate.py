@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from unifier.catalog import Catalog
-from unifier.catalog.database import dialect_insert
+from unifier.catalog.runs import DriverWriter
 from unifier.catalog.tables import (
     FiringRow,
     RunEventRow,
@@ -55,6 +55,7 @@ CURSOR = "evaluate"
 _BATCH = 400  # keys per IN (...): under SQLite's variable limit
 _EVENTS_PER_PASS = 20_000
 _TERMINAL = [s.value for s in TERMINAL_STATES]
+_ARRIVAL_COLUMNS = ("trigger", "job", "run_id", "state", "ended_at", "event_id", "consumed_by")
 
 _DEFAULT_GUARD = StormGuard()  # defaults of a spec that leaves storm_guard out
 
@@ -131,14 +132,17 @@ class Evaluator:
 
     def rules(self, s: Session, hashes: dict[str, str]) -> dict[str, _Rule]:
         """Trigger name -> rule, for ``hashes`` (name -> spec hash); specs are read only
-        for hashes not parsed before."""
-        missing = sorted({h for h in hashes.values() if h not in self._rules})
-        if len(self._rules) + len(missing) > 200_000:
+        for hashes not parsed before (by trigger name: the primary key)."""
+        if len(self._rules) + len(hashes) > 200_000:
             self._rules.clear()
-            missing = sorted(set(hashes.values()))
-        for start in range(0, len(missing), _BATCH):
+        unparsed: dict[str, str] = {}  # spec hash -> a trigger that has it
+        for name, spec_hash in hashes.items():
+            if spec_hash not in self._rules:
+                unparsed.setdefault(spec_hash, name)
+        names = sorted(unparsed.values())
+        for start in range(0, len(names), _BATCH):
             for spec_hash, raw in s.execute(select(TriggerRow.spec_hash, TriggerRow.spec)
-                                            .where(TriggerRow.spec_hash.in_(missing[start:start + _BATCH]))):
+                                            .where(TriggerRow.name.in_(names[start:start + _BATCH]))):
                 self._rules[spec_hash] = _parse_rule(raw)
         return {name: self._rules[h] for name, h in hashes.items()}
 
@@ -227,8 +231,8 @@ def collect(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator) ->
 def _insert_new_arrivals(s: Session, rows: list[dict[str, Any]]) -> None:
     """Insert, leaving alone arrivals already recorded (one run counts once per trigger;
     a run the tool restarts and finishes again does not arrive twice)."""
-    conn = s.connection()
-    conn.execute(dialect_insert(conn)(TriggerArrivalRow.__table__).on_conflict_do_nothing(), rows)
+    DriverWriter(s.connection()).many("INSERT INTO trigger_arrivals ({columns}) VALUES ({values}) "
+                                      "ON CONFLICT DO NOTHING", _ARRIVAL_COLUMNS, rows)
 
 
 # ---------------------------------------------------------------------- decide
@@ -310,13 +314,11 @@ def decide(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator, *,
 
         report.firings += ledger.insert_firings(s, list(firings.values()))
         if consumed:
-            table = TriggerArrivalRow.__table__
-            assert isinstance(table, Table)
-            s.connection().execute(
-                table.update().where(table.c.trigger == bindparam("t"), table.c.job == bindparam("j"),
-                                     table.c.run_id == bindparam("r"))
-                .values(consumed_by=bindparam("c")),
-                [{"t": t, "j": j, "r": r, "c": c} for (t, j, r), c in consumed.items()])
+            DriverWriter(s.connection()).many(
+                "UPDATE trigger_arrivals SET consumed_by = {mark} "
+                'WHERE "trigger" = {mark} AND job = {mark} AND run_id = {mark}',
+                ("consumed_by", "trigger", "job", "run_id"),
+                [{"consumed_by": c, "trigger": t, "job": j, "run_id": r} for (t, j, r), c in consumed.items()])
         for name, reason in paused.items():
             s.execute(update(TriggerRow).where(TriggerRow.name == name)
                       .values(paused=True, paused_reason=reason, updated_at=now))
