@@ -8,10 +8,11 @@ SQLite at ``$UNIFIER_HOME/unifier.db`` by default (``UNIFIER_HOME`` defaults to
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from unifier.errors import CatalogError
@@ -38,6 +39,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # job URIs and scope patterns compare case-sensitively, as on PostgreSQL
+    cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.close()
 
 
@@ -53,6 +56,18 @@ def create_catalog_engine(url: str | None = None) -> Engine:
     if parsed.drivername == "postgresql":  # plain postgresql:// means psycopg 3 here
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True)
+
+
+def dialect_insert(conn: Connection) -> Callable[..., Any]:
+    """``insert`` of the catalog's database, with its ``on_conflict_do_*`` upserts."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # the catalog runs on SQLite or PostgreSQL only
+        raise NotImplementedError(f"upserts on a {name} catalog")
+    return insert
 
 
 def _alembic_config() -> Config:

@@ -7,28 +7,53 @@ few methods below, which keep the invariants the rest of unifier relies on:
   out of order (:func:`merge_observation`);
 - a run the tool itself restarts becomes a new attempt of the same run;
 - every state change appends exactly one RunEvent.
+
+Listings take filters, a ``scope`` (job-URI patterns; see :mod:`unifier.catalog.listing`)
+and, as pages, a ``limit`` and a ``cursor``.
 """
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, tuple_
+from sqlalchemy import Engine, Row, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from unifier.catalog.database import create_catalog_engine, migrate
-from unifier.catalog.tables import AuditRow, InstanceRow, JobRow, RunEventRow, RunRow, SyncStateRow
+from unifier.catalog.listing import (
+    JOB_SORTS,
+    RUN_SORTS,
+    STATUS_SORTS,
+    JobFilter,
+    Page,
+    RunFilter,
+    instance_scope,
+    job_clauses,
+    page,
+    run_clauses,
+    scope_clause,
+    sort_named,
+    status_query,
+)
+from unifier.catalog.runs import merge_observation, record_runs
+from unifier.catalog.tables import (
+    AuditRow,
+    InstanceRow,
+    JobRow,
+    LatestRunRow,
+    RunEventRow,
+    RunRow,
+    SyncStateRow,
+)
 from unifier.duration import parse_duration
 from unifier.errors import NotFound
 from unifier.model import (
-    EVENT_FOR_STATE,
     Cause,
-    CauseKind,
     EventType,
     Instance,
     Job,
@@ -39,7 +64,7 @@ from unifier.model import (
     utcnow,
 )
 
-_BATCH = 400  # keys per IN (...) query: well under SQLite's variable limit
+__all__ = ["Catalog", "StoredInstance", "SyncState", "merge_observation"]
 
 
 @dataclass
@@ -85,9 +110,11 @@ class Catalog:
 
     # ------------------------------------------------------------------ instances
 
-    def list_instances(self) -> list[StoredInstance]:
+    def list_instances(self, *, scope: Sequence[str] | None = None) -> list[StoredInstance]:
+        """By name; with ``scope``, the instances that may hold a job in scope."""
         with self.session() as s:
-            return [_stored_instance(r) for r in s.scalars(select(InstanceRow).order_by(InstanceRow.name))]
+            query = select(InstanceRow).where(instance_scope(scope)).order_by(InstanceRow.name)
+            return [_stored_instance(r) for r in s.scalars(query)]
 
     def get_instance(self, name: str) -> StoredInstance:
         with self.session() as s:
@@ -186,14 +213,22 @@ class Catalog:
                         counts["removed"] += 1
         return counts
 
-    def list_jobs(self, instance: str | None = None, *, include_removed: bool = False) -> list[Job]:
+    def list_jobs(self, instance: str | None = None, *, include_removed: bool = False,
+                  scope: Sequence[str] | None = None) -> list[Job]:
+        """Every job (of ``instance``), by URI."""
+        return self.jobs_page(JobFilter(instance=instance), include_removed=include_removed, scope=scope).items
+
+    def jobs_page(self, where: JobFilter | None = None, *, include_removed: bool = False,
+                  scope: Sequence[str] | None = None, limit: int | None = None,
+                  cursor: str | None = None) -> Page[Job]:
+        """Jobs by URI, ``limit`` at a time (all of them without one)."""
+        where = replace(where or JobFilter(), states=None)  # a job has no state: the status view has
+        query = select(*JobRow.__table__.columns).where(*job_clauses(where, scope))
+        if not include_removed:
+            query = query.where(JobRow.removed_at.is_(None))
         with self.session() as s:
-            query = select(JobRow).order_by(JobRow.uri)
-            if instance:
-                query = query.where(JobRow.instance == instance)
-            if not include_removed:
-                query = query.where(JobRow.removed_at.is_(None))
-            return [_job(r) for r in s.scalars(query)]
+            return page(lambda q: s.execute(q).all(), query, JOB_SORTS["uri"], limit=limit, cursor=cursor,
+                        item=_job)
 
     def get_job(self, uri: str) -> Job:
         with self.session() as s:
@@ -202,42 +237,22 @@ class Catalog:
                 raise NotFound(f"no job {uri!r} in the catalog (run `unifier sync` or see `unifier jobs`)")
             return _job(row)
 
+    def status_page(self, where: JobFilter | None = None, *, scope: Sequence[str] | None = None,
+                    sort: str | None = None, limit: int | None = None,
+                    cursor: str | None = None) -> Page[Row[Any]]:
+        """Each current job with its latest run and its instance's last error, as rows of
+        :data:`~unifier.catalog.listing.STATUS_COLUMNS`: read from the latest-run index, so
+        the cost follows the jobs shown, not the history."""
+        with self.session() as s:
+            return page(lambda q: s.execute(q).all(), status_query().where(*job_clauses(where or JobFilter(), scope)),
+                        sort_named(STATUS_SORTS, sort), limit=limit, cursor=cursor, item=lambda r: r)
+
     # ------------------------------------------------------------------ runs
 
     def record_runs(self, runs: Iterable[Run]) -> list[RunEvent]:
         """Merge observations into the catalog; returns the events they caused."""
-        runs = list(runs)
-        events: list[RunEvent] = []
-        now = utcnow()
         with self.session() as s:
-            for start in range(0, len(runs), _BATCH):
-                batch = runs[start : start + _BATCH]
-                keys = {(r.job, r.run_id) for r in batch}
-                stored = {
-                    (row.job, row.run_id): row
-                    for row in s.scalars(select(RunRow).where(tuple_(RunRow.job, RunRow.run_id).in_(keys)))
-                }
-                for obs in batch:
-                    row = stored.get((obs.job, obs.run_id))
-                    new_events = merge_observation(row, obs)
-                    if row is None:
-                        row = RunRow(job=obs.job, run_id=obs.run_id, instance=_instance_of(obs.job),
-                                     first_seen_at=now)
-                        s.add(row)
-                        stored[(obs.job, obs.run_id)] = row
-                        _apply(row, obs, obs.attempt or 1, now)
-                    elif new_events is None:
-                        continue  # stale observation: ignored
-                    else:
-                        attempt = new_events[0].attempt if new_events else row.attempt
-                        _apply(row, obs, attempt, now, keep_cause=True)
-                    for event in new_events or []:
-                        s.add(RunEventRow(job=event.job, run_id=event.run_id, attempt=event.attempt,
-                                          event_type=event.event_type.value, state=event.state.value,
-                                          native_state=event.native_state, event_time=event.event_time,
-                                          recorded_at=now))
-                    events.extend(new_events or [])
-        return events
+            return record_runs(s.connection(), list(runs))
 
     def get_run(self, job: str, run_id: str) -> Run:
         with self.session() as s:
@@ -246,10 +261,11 @@ class Catalog:
                 raise NotFound(f"no run {run_id!r} of {job!r} in the catalog")
             return _run(row)
 
-    def find_run(self, run_id: str) -> list[Run]:
+    def find_run(self, run_id: str, *, scope: Sequence[str] | None = None) -> list[Run]:
         """Runs with this native id, across jobs (for commands given a bare run id)."""
         with self.session() as s:
-            return [_run(r) for r in s.scalars(select(RunRow).where(RunRow.run_id == run_id))]
+            query = select(RunRow).where(RunRow.run_id == run_id, scope_clause(RunRow.job, scope))
+            return [_run(r) for r in s.scalars(query)]
 
     def list_runs(
         self,
@@ -259,35 +275,32 @@ class Catalog:
         states: Iterable[RunState] | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        scope: Sequence[str] | None = None,
     ) -> list[Run]:
         """Newest first. ``since`` filters on the run's last activity."""
-        with self.session() as s:
-            query = select(RunRow)
-            if job:
-                query = query.where(RunRow.job == job)
-            if instance:
-                query = query.where(RunRow.instance == instance)
-            if states:
-                query = query.where(RunRow.state.in_([st.value for st in states]))
-            if since:
-                query = query.where(RunRow.updated_at >= since)
-            query = query.order_by(RunRow.started_at.desc().nulls_last(), RunRow.id.desc())
-            if limit:
-                query = query.limit(limit)
-            return [_run(r) for r in s.scalars(query)]
+        where = RunFilter(job=job, instance=instance, states=list(states) if states else None, since=since)
+        return self.runs_page(where, scope=scope, limit=limit).items
 
-    def latest_runs(self) -> dict[str, Run]:
+    def runs_page(self, where: RunFilter | None = None, *, scope: Sequence[str] | None = None,
+                  sort: str | None = None, limit: int | None = None, cursor: str | None = None) -> Page[Run]:
+        """Runs newest first (by start, or by last activity with ``sort="updated"``)."""
+        with self.session() as s:
+            # plain rows, not ORM objects: a page holds thousands, and each becomes a model anyway
+            query = select(*RunRow.__table__.columns).where(*run_clauses(where or RunFilter(), scope))
+            return page(lambda q: s.execute(q).all(), query, sort_named(RUN_SORTS, sort), limit=limit,
+                        cursor=cursor, item=_run)
+
+    def latest_runs(self, *, scope: Sequence[str] | None = None) -> dict[str, Run]:
         """The most recent run of every job that has one."""
         with self.session() as s:
-            latest: dict[str, Run] = {}
-            query = select(RunRow).order_by(RunRow.job, RunRow.first_seen_at, RunRow.id)
-            for row in s.scalars(query):
-                latest[row.job] = _run(row)  # ordered ascending: the last one wins
-            return latest
+            query = (select(RunRow).join(LatestRunRow, LatestRunRow.run == RunRow.id)
+                     .where(scope_clause(RunRow.job, scope)))
+            return {row.job: _run(row) for row in s.scalars(query)}
 
-    def list_events(self, *, after_id: int = 0, job: str | None = None, limit: int = 1000) -> list[tuple[int, RunEvent]]:
+    def list_events(self, *, after_id: int = 0, job: str | None = None, limit: int = 1000,
+                    scope: Sequence[str] | None = None) -> list[tuple[int, RunEvent]]:
         with self.session() as s:
-            query = select(RunEventRow).where(RunEventRow.id > after_id)
+            query = select(RunEventRow).where(RunEventRow.id > after_id, scope_clause(RunEventRow.job, scope))
             if job:
                 query = query.where(RunEventRow.job == job)
             rows = s.scalars(query.order_by(RunEventRow.id).limit(limit))
@@ -306,113 +319,16 @@ class Catalog:
             s.add(AuditRow(at=utcnow(), actor=actor or _actor(), action=action, target=target,
                            detail=detail or {}))
 
-    def list_audit(self, limit: int = 100) -> list[dict[str, Any]]:
+    def list_audit(self, limit: int = 100, *, scope: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Newest first; with ``scope``, only entries whose target is a job in scope."""
         with self.session() as s:
-            rows = s.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit))
+            query = select(AuditRow).where(scope_clause(AuditRow.target, scope))
+            rows = s.scalars(query.order_by(AuditRow.id.desc()).limit(limit))
             return [{"at": as_utc(r.at), "actor": r.actor, "action": r.action, "target": r.target,
                      "detail": r.detail} for r in rows]
 
 
-# ---------------------------------------------------------------------- merge rule
-
-
-def merge_observation(row: RunRow | None, obs: Run) -> list[RunEvent] | None:
-    """Decide what an observation does to a stored run.
-
-    Returns the events to append (possibly none), or ``None`` when the observation is
-    stale and must be ignored. The attempt to store is the attempt of the events, or
-    the stored one when there are none.
-
-    Ordering within an attempt: by ``version`` when both sides carry one, else by the
-    state's progress rank (queued < running < terminal). A terminal run seen again as
-    started later than it ended was restarted by the tool (an Airflow "clear"): that
-    is a new attempt of the same run.
-    """
-    if row is None:
-        return _events_for_new_attempt(obs, obs.attempt or 1)
-    stored_state = RunState(row.state)
-    if obs.attempt is not None and obs.attempt < row.attempt:
-        return None
-    if obs.attempt is not None and obs.attempt > row.attempt:
-        return _events_for_new_attempt(obs, obs.attempt)
-    stored_start = as_utc(row.started_at)
-    if obs.attempt is None and stored_start and obs.started_at and obs.started_at < stored_start:
-        return None  # a late view of an earlier attempt
-    if stored_state.terminal and _restarted(row, obs):
-        return _events_for_new_attempt(obs, row.attempt + 1)
-    if row.version is not None and obs.version is not None:
-        if obs.version < row.version:
-            return None
-    elif obs.state.rank < stored_state.rank:
-        return None
-    if stored_state.terminal and not obs.state.terminal:
-        return None  # a late, older view of a finished attempt
-    if obs.state == stored_state:
-        return []
-    return [_event(obs, obs.state, row.attempt)]
-
-
-def _restarted(row: RunRow, obs: Run) -> bool:
-    stored_end = as_utc(row.ended_at) or as_utc(row.started_at)
-    began = obs.started_at or obs.queued_at
-    if stored_end is None or began is None:
-        return False
-    if began <= stored_end:
-        return False
-    # a newer start than the stored attempt's end: the tool ran it again
-    return not obs.state.terminal or (obs.started_at is not None and obs.started_at > stored_end)
-
-
-def _events_for_new_attempt(obs: Run, attempt: int) -> list[RunEvent]:
-    start_time = obs.queued_at or obs.started_at or obs.ended_at or utcnow()
-    events = [_event(obs, RunState.QUEUED, attempt, when=start_time, event_type=EventType.START)]
-    if obs.state not in (RunState.QUEUED,):
-        events.append(_event(obs, obs.state, attempt))
-    return events
-
-
-def _event(obs: Run, state: RunState, attempt: int, *, when: datetime | None = None,
-           event_type: EventType | None = None) -> RunEvent:
-    if when is None:
-        when = (obs.ended_at if state.terminal else obs.started_at) or utcnow()
-    return RunEvent(
-        event_type=event_type or EVENT_FOR_STATE[state],
-        event_time=when,
-        job=obs.job,
-        run_id=obs.run_id,
-        attempt=attempt,
-        state=obs.state if event_type is None else state,
-        native_state=obs.native_state,
-    )
-
-
-def _apply(row: RunRow, obs: Run, attempt: int, now: datetime, keep_cause: bool = False) -> None:
-    new_attempt = attempt != row.attempt
-    row.state = obs.state.value
-    row.native_state = obs.native_state
-    row.attempt = attempt
-    row.version = obs.version
-    for name in ("queued_at", "started_at", "ended_at"):
-        value = getattr(obs, name)
-        if value is not None or new_attempt:
-            setattr(row, name, value)
-    if obs.parameters or not row.parameters:
-        row.parameters = obs.parameters
-    # the cause unifier recorded when it started the run outranks what the tool reports later
-    stored_cause = Cause.model_validate(row.cause) if row.cause else None
-    if not (keep_cause and stored_cause and stored_cause.kind != CauseKind.UNKNOWN
-            and (obs.cause.kind == CauseKind.UNKNOWN or stored_cause.firing_id)):
-        row.cause = obs.cause.model_dump(mode="json")
-    row.log_url = obs.log_url or row.log_url
-    row.details = {**(row.details or {}), **obs.details}
-    row.updated_at = now
-
-
 # ---------------------------------------------------------------------- row -> model
-
-
-def _instance_of(job_uri: str) -> str:
-    return job_uri.split("://", 1)[1].split("/", 1)[0]
 
 
 def _differs(stored: Any, new: Any) -> bool:
@@ -430,7 +346,7 @@ def _job_values(job: Job) -> dict[str, Any]:
     }
 
 
-def _job(row: JobRow) -> Job:
+def _job(row: JobRow | Row[Any]) -> Job:
     return Job(
         uri=row.uri, instance=row.instance, kind=row.kind, native_id=row.native_id, name=row.name,
         description=row.description, owner=row.owner, tags=row.tags or [], schedule=row.schedule,
@@ -439,7 +355,7 @@ def _job(row: JobRow) -> Job:
     )
 
 
-def _run(row: RunRow) -> Run:
+def _run(row: RunRow | Row[Any]) -> Run:
     return Run(
         job=row.job, run_id=row.run_id, state=RunState(row.state), native_state=row.native_state,
         attempt=row.attempt, version=row.version, queued_at=row.queued_at, started_at=row.started_at,

@@ -82,17 +82,22 @@ class JobRow(Base):
 
 class RunRow(Base):
     __tablename__ = "runs"
+    # the listings' sorts and filters, each answered from an index (newest first: on
+    # PostgreSQL the migration creates them as DESC NULLS LAST, the order listed)
     __table_args__ = (
         UniqueConstraint("job", "run_id", name="uq_runs_job_run_id"),
         Index("ix_runs_updated_at", "updated_at"),
         Index("ix_runs_job_started", "job", "started_at"),
+        Index("ix_runs_started", "started_at", "id"),
+        Index("ix_runs_state_started", "state", "started_at", "id"),
+        Index("ix_runs_instance_started", "instance", "started_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(512))
-    instance: Mapped[str] = mapped_column(String(63), index=True)
+    instance: Mapped[str] = mapped_column(String(63))
     run_id: Mapped[str] = mapped_column(String(255))
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(String(16))
     native_state: Mapped[str | None] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     version: Mapped[int | None] = mapped_column(BigInteger)
@@ -107,10 +112,21 @@ class RunRow(Base):
     updated_at: Mapped[datetime]
 
 
+class LatestRunRow(Base):
+    """The newest run of each job (the one unifier saw last): the status view reads this
+    instead of the history. Kept by ``record_runs``; a job may have one before discovery."""
+
+    __tablename__ = "latest_runs"
+
+    job: Mapped[str] = mapped_column(String(512), primary_key=True)
+    run: Mapped[int] = mapped_column(Integer)  # runs.id
+
+
 class RunEventRow(Base):
     """Append-only; ``id`` orders the history for streaming consumers."""
 
     __tablename__ = "run_events"
+    __table_args__ = (Index("ix_run_events_recorded_at", "recorded_at"),)  # retention
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(512), index=True)
@@ -136,7 +152,20 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any]]
 
 
-__all__ = ["AuditRow", "Base", "InstanceRow", "JobRow", "RunEventRow", "RunRow", "SyncStateRow"]
+class RetentionRow(Base):
+    """A ``kind: Retention`` document as applied: how long history is kept."""
+
+    __tablename__ = "retention"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    spec: Mapped[dict[str, Any]]
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+__all__ = ["AuditRow", "Base", "InstanceRow", "JobRow", "LatestRunRow", "RetentionRow", "RunEventRow",
+           "RunRow", "SyncStateRow"]
 
 
 # ---------------------------------------------------------------------- triggers
@@ -198,6 +227,7 @@ class FiringRow(Base):
         UniqueConstraint("trigger", "upstream_key", name="uq_firings_trigger_upstream"),
         Index("ix_firings_status_next", "status", "next_attempt_at"),
         Index("ix_firings_trigger_created", "trigger", "created_at"),
+        Index("ix_firings_status_updated", "status", "updated_at"),  # retention
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

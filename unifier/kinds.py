@@ -55,6 +55,8 @@ BUILTIN_KINDS: tuple[Kind, ...] = (
          "a connection to one tool"),
     Kind("Trigger", "unifier.triggers.spec:TriggerDocument", "unifier.triggers.store:TRIGGER_APPLIER",
          "when upstream jobs reach states, run downstream jobs"),
+    Kind("Retention", "unifier.retention:RetentionDocument", "unifier.pruner:RETENTION_APPLIER",
+         "how long run history, firings and audit entries are kept"),
 )
 
 KINDS: Mapping[str, Kind] = MappingProxyType({kind.name: kind for kind in BUILTIN_KINDS})

@@ -27,8 +27,9 @@ from unifier.catalog import Catalog
 from unifier.errors import UnifierError
 from unifier.instances import poll_interval
 from unifier.model import as_utc, utcnow
+from unifier.pruner import Pruner
 from unifier.sync import AdapterPool, SyncReport, sync_all
-from unifier.triggers.evaluate import EvaluationReport, evaluate
+from unifier.triggers.evaluate import EvaluationReport, Evaluator
 from unifier.triggers.fire import FireReport, fire_pending
 from unifier.triggers.ledger import next_due_at
 
@@ -55,6 +56,8 @@ class Reconciler:
         self._requested: set[str] = set()
         self._next_sync: dict[str, float] = {}  # instance -> time.monotonic() when due
         self.adapters = AdapterPool()  # live connections and watch positions, not state
+        self.evaluator = Evaluator(catalog)  # gaps in event ids seen, parsed trigger rules
+        self.pruner = Pruner(catalog)  # retention: small batches, off the event loop
 
     # -- control ----------------------------------------------------------------------
 
@@ -95,10 +98,11 @@ class Reconciler:
                     log.warning("sync %s failed: %s", r.instance, r.error)
         if self.stopping.is_set():
             return report
-        report.evaluation = evaluate(self.catalog)  # logs any trigger the storm guard pauses
+        report.evaluation = self.evaluator.evaluate()  # logs any trigger the storm guard pauses
         if self.stopping.is_set():
             return report
         report.fired = await fire_pending(self.catalog)
+        await asyncio.to_thread(self.pruner.step)
         report.seconds = time.monotonic() - began
         if report.evaluation.firings or report.fired.issued or report.fired.failed:
             log.info("cycle: %d firing(s) decided, %d issued, %d failed, %d retrying (%.3fs)",

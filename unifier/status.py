@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
 
 from unifier import schedule
 from unifier.catalog import Catalog
+from unifier.catalog.listing import JobFilter, Page
 from unifier.model import Job, RunState, as_utc, utcnow
 
 
@@ -49,10 +51,10 @@ class InstanceRow(BaseModel):
     source: str | None
 
 
-def instance_rows(catalog: Catalog) -> list[InstanceRow]:
+def instance_rows(catalog: Catalog, *, scope: Sequence[str] | None = None) -> list[InstanceRow]:
     """Each configured instance and its health: the last sync and the last error."""
     rows = []
-    for stored in catalog.list_instances():
+    for stored in catalog.list_instances(scope=scope):
         state = catalog.get_sync_state(stored.instance.name)
         health = state.health or {}
         rows.append(InstanceRow(
@@ -64,20 +66,47 @@ def instance_rows(catalog: Catalog) -> list[InstanceRow]:
     return rows
 
 
-def status_rows(catalog: Catalog, now: datetime | None = None) -> list[StatusRow]:
+def status_page(catalog: Catalog, where: JobFilter | None = None, *, scope: Sequence[str] | None = None,
+                sort: str | None = None, limit: int | None = None, cursor: str | None = None,
+                now: datetime | None = None) -> Page[StatusRow]:
+    """Status rows in ``sort`` order (by job URI, or ``last_run``: newest first), a page at a time."""
     now = now or utcnow()
-    latest = catalog.latest_runs()
-    errors = {s.instance.name: catalog.get_sync_state(s.instance.name).last_error
-              for s in catalog.list_instances()}
-    rows = []
-    for job in catalog.list_jobs():
-        run = latest.get(job.uri)
-        rows.append(StatusRow(
-            job=job.uri, kind=job.kind, instance=job.instance, name=job.name,
-            state=run.state if run else None, native_state=run.native_state if run else None,
-            last_run_id=run.run_id if run else None,
-            last_run_at=(run.started_at or run.queued_at or run.ended_at) if run else None,
-            next_run_at=next_run_at(job, now), schedule=job.schedule, paused=job.paused,
-            instance_error=errors.get(job.instance),
-        ))
-    return rows
+    found = catalog.status_page(where, scope=scope, sort=sort, limit=limit, cursor=cursor)
+    upcoming = _Upcoming(now)
+    rows = [StatusRow(
+        job=r.uri, kind=r.kind, instance=r.instance, name=r.name,
+        state=r.state, native_state=r.native_state, last_run_id=r.run_id,
+        last_run_at=as_utc(r.started_at or r.queued_at or r.ended_at),
+        next_run_at=upcoming.next_run_at(r.paused, r.next_run_at, r.schedule, r.timezone),
+        schedule=r.schedule, paused=r.paused, instance_error=r.last_error,
+    ) for r in found.items]
+    return Page(rows, found.next_cursor)
+
+
+def status_rows(catalog: Catalog, now: datetime | None = None) -> list[StatusRow]:
+    """Every current job's status row, by job URI."""
+    return status_page(catalog, now=now).items
+
+
+class _Upcoming:
+    """:func:`next_run_at` for many jobs at one instant: jobs share schedules, and a
+    cron expression's next time is worth computing once per view, not once per job."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        self._by_schedule: dict[tuple[str, str | None], datetime | None] = {}
+
+    def next_run_at(self, paused: bool, predicted: datetime | None, cron: str | None,
+                    timezone: str | None) -> datetime | None:
+        if paused:
+            return None
+        predicted = as_utc(predicted)
+        if predicted and predicted > self.now:
+            return predicted
+        if not cron:
+            return None
+        key = (cron, timezone)
+        if key not in self._by_schedule:
+            self._by_schedule[key] = (schedule.next_run(cron, timezone, self.now)
+                                      if schedule.problem(cron) is None else None)
+        return self._by_schedule[key]

@@ -315,9 +315,9 @@ async def test_evaluation_stops_at_a_gap_in_event_ids_until_it_fills_or_grows_ol
     from unifier.model import utcnow
     from unifier.triggers import evaluate as evaluation
 
-    monkeypatch.setattr(evaluation, "_gaps", {})
     catalog = Catalog.open(f"sqlite:///{tmp_path / 'gaps.db'}")  # explicit ids: SQLite only
     configure(catalog, tmp_path, ANY)
+    evaluator = evaluation.Evaluator(catalog)  # remembers when it first saw each gap
 
     def finished_event(offset: int, run_id: str) -> None:
         with catalog.session() as s:
@@ -328,14 +328,14 @@ async def test_evaluation_stops_at_a_gap_in_event_ids_until_it_fills_or_grows_ol
     with catalog.session() as s:
         top = s.scalar(select(func.max(RunEventRow.id))) or 0
     finished_event(2, "second")  # id top+1 is still being written elsewhere
-    assert evaluation.evaluate(catalog).firings == []
+    assert evaluator.evaluate().firings == []
     finished_event(1, "first")
-    assert len(evaluation.evaluate(catalog).firings) == 2
+    assert len(evaluator.evaluate().firings) == 2
 
     finished_event(4, "after-a-rollback")  # top+3 will never come
-    assert evaluation.evaluate(catalog).firings == []
-    monkeypatch.setattr(evaluation, "GAP_GRACE", 0.0)
-    assert len(evaluation.evaluate(catalog).firings) == 1
+    assert evaluator.evaluate().firings == []
+    evaluator.gap_grace = 0.0
+    assert len(evaluator.evaluate().firings) == 1
     assert sorted(f.upstream_runs[0].run_id for f in list_firings(catalog)) == [
         "after-a-rollback", "first", "second"]
     catalog.close()

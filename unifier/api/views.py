@@ -5,23 +5,30 @@ A job URI holds ``://``, so it goes in the path as it is (``/api/jobs/cron://hos
 or percent-encoded. A run is ``/api/runs/{JOB_URI}/{RUN_ID}``: the last path segment is the
 run id; a run id that itself holds ``/`` is asked for as ``/api/run?job=...&run_id=...``.
 
+Listings (status, jobs, runs) filter and sort in the catalog and answer a page at a time:
+``limit`` rows (100 unless asked), and the next page's URL in a ``Link: <...>; rel="next"``
+header (RFC 8288), so the body stays a plain list.
+
 :data:`router` also carries the event stream (:mod:`unifier.api.events`) and the
 dashboard (:mod:`unifier.api.dashboard`), so the application includes one router.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from pydantic import TypeAdapter
 
 from unifier.api import dashboard, events
 from unifier.api.deps import CatalogDep
+from unifier.catalog.listing import BadPage, JobFilter, Page, RunFilter
 from unifier.duration import parse_duration
-from unifier.model import RunState, utcnow
+from unifier.model import Job, Run, RunState, utcnow
 from unifier.plan import stored_triggers
-from unifier.status import InstanceRow, instance_rows, status_rows
+from unifier.status import InstanceRow, StatusRow, instance_rows, status_page
 from unifier.triggers.graph import TriggerGraph
 from unifier.triggers.graph_formats import to_json
 from unifier.triggers.store import (
@@ -49,6 +56,40 @@ def firing_view(f: Firing) -> dict[str, Any]:
             "actions": [a.as_dict() for a in f.actions]}
 
 
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 100
+LimitQuery = Annotated[int, Query(ge=1, le=10_000, description="at most this many rows (a page)")]
+CursorQuery = Annotated[str | None, Query(description="where the page starts: from the previous "
+                                                      "page's Link rel=\"next\" header")]
+ToolQuery = Annotated[str | None, Query(description="adapter kind, e.g. airflow")]
+InstanceQuery = Annotated[str | None, Query(description="instance name")]
+OwnerQuery = Annotated[str | None, Query(description="the job's owner")]
+TagQuery = Annotated[str | None, Query(description="a tag of the job")]
+TextQuery = Annotated[str | None, Query(description="substring of the job URI or name")]
+
+
+def _read(read: Callable[[], Page[T]]) -> Page[T]:
+    try:
+        return read()
+    except BadPage as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+_STATUS_ROWS = TypeAdapter(list[StatusRow])
+_JOBS = TypeAdapter(list[Job])
+_RUNS = TypeAdapter(list[Run])
+
+
+def _page(request: Request, page: Page[T], rows: TypeAdapter[list[T]]) -> Response:
+    """The page's rows as the body, serialized once, straight from the models (a page
+    may hold 10,000); the next page's URL in ``Link`` (RFC 8288)."""
+    response = Response(rows.dump_json(page.items), media_type="application/json")
+    if page.next_cursor:
+        response.headers["Link"] = f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'
+    return response
+
+
 def _window(since: str | None) -> timedelta | None:
     try:
         return parse_duration(since) if since else None
@@ -61,15 +102,27 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@api.get("/status")
-def status_view(catalog: CatalogDep) -> list[dict[str, Any]]:
+@api.get("/status", response_model=list[StatusRow])
+def status_view(catalog: CatalogDep, request: Request,
+                tool: ToolQuery = None, instance: InstanceQuery = None,
+                state: Annotated[list[RunState] | None, Query(description="of the last run; repeatable")] = None,
+                owner: OwnerQuery = None, tag: TagQuery = None, text: TextQuery = None,
+                sort: Annotated[str | None, Query(description="job (default) or last_run (newest first)")] = None,
+                limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> Response:
     """One row per job across every tool: its last run and its next scheduled time."""
-    return [r.model_dump(mode="json") for r in status_rows(catalog)]
+    where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, states=state)
+    return _page(request, _read(lambda: status_page(catalog, where, sort=sort, limit=limit, cursor=cursor)),
+                 _STATUS_ROWS)
 
 
-@api.get("/jobs")
-def jobs(catalog: CatalogDep, instance: str | None = None) -> list[dict[str, Any]]:
-    return [j.model_dump(mode="json") for j in catalog.list_jobs(instance)]
+@api.get("/jobs", response_model=list[Job])
+def jobs(catalog: CatalogDep, request: Request,
+         tool: ToolQuery = None, instance: InstanceQuery = None, owner: OwnerQuery = None,
+         tag: TagQuery = None, text: TextQuery = None,
+         limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> Response:
+    """Every job, by URI."""
+    where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text)
+    return _page(request, _read(lambda: catalog.jobs_page(where, limit=limit, cursor=cursor)), _JOBS)
 
 
 @api.get("/jobs/{uri:path}")
@@ -77,16 +130,20 @@ def job(uri: str, catalog: CatalogDep) -> dict[str, Any]:
     return catalog.get_job(uri).model_dump(mode="json")
 
 
-@api.get("/runs")
-def runs(catalog: CatalogDep, job: str | None = None, instance: str | None = None,
-         state: list[RunState] | None = Query(default=None, description="repeatable"),
-         since: str | None = Query(default=None, description="only runs active within this long, e.g. 24h"),
-         limit: int = Query(default=100, ge=1, le=10000)) -> list[dict[str, Any]]:
+@api.get("/runs", response_model=list[Run])
+def runs(catalog: CatalogDep, request: Request,
+         job: str | None = None, tool: ToolQuery = None, instance: InstanceQuery = None,
+         state: Annotated[list[RunState] | None, Query(description="repeatable")] = None,
+         since: Annotated[str | None, Query(description="only runs active within this long, e.g. 24h")] = None,
+         owner: OwnerQuery = None, tag: TagQuery = None,
+         text: Annotated[str | None, Query(description="substring of the job URI or the run id")] = None,
+         sort: Annotated[str | None, Query(description="started (default) or updated; newest first")] = None,
+         limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> Response:
     """Runs across every tool, newest first."""
     window = _window(since)
-    found = catalog.list_runs(job=job, instance=instance, states=state,
-                              since=utcnow() - window if window else None, limit=limit)
-    return [r.model_dump(mode="json") for r in found]
+    where = RunFilter(job=job, instance=instance, tool=tool, states=state, owner=owner, tag=tag, text=text,
+                      since=utcnow() - window if window else None)
+    return _page(request, _read(lambda: catalog.runs_page(where, sort=sort, limit=limit, cursor=cursor)), _RUNS)
 
 
 @api.get("/run")

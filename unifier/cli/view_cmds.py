@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
+from unifier.catalog.listing import BadPage, JobFilter, Page, RunFilter
 from unifier.cli.output import (
     Format,
     OutputOption,
+    err,
     open_catalog,
     out,
     print_json,
@@ -20,7 +23,9 @@ from unifier.cli.output import (
 from unifier.duration import parse_duration
 from unifier.model import RunState, utcnow
 from unifier.plugins import adapter_registry, get_plugin_manager
-from unifier.status import instance_rows, status_rows
+from unifier.status import instance_rows, status_page
+
+T = TypeVar("T")
 
 
 def register(app: typer.Typer) -> None:
@@ -33,9 +38,40 @@ def register(app: typer.Typer) -> None:
     app.command()(audit)
 
 
-def status(output: OutputOption = Format.table) -> None:
+ToolOption = Annotated[str | None, typer.Option("--tool", help="only jobs of this adapter kind, e.g. airflow")]
+InstanceOption = Annotated[str | None, typer.Option(help="only this instance")]
+OwnerOption = Annotated[str | None, typer.Option(help="only jobs of this owner")]
+TagOption = Annotated[str | None, typer.Option(help="only jobs with this tag")]
+TextOption = Annotated[str | None, typer.Option(help="only jobs whose URI or name holds this text")]
+CursorOption = Annotated[str | None, typer.Option(help="start where the previous page ended (it prints the cursor)")]
+
+
+def _read(read: Callable[[], Page[T]]) -> Page[T]:
+    """Bad paging input is a usage error (exit 2); the next page's cursor goes to stderr."""
+    try:
+        found = read()
+    except BadPage as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if found.next_cursor:
+        err.print(f"[dim]more: --cursor {found.next_cursor}[/]")
+    return found
+
+
+def status(
+    tool: ToolOption = None,
+    instance: InstanceOption = None,
+    state: Annotated[list[RunState] | None, typer.Option(help="last run in this state (repeatable)")] = None,
+    owner: OwnerOption = None,
+    tag: TagOption = None,
+    text: TextOption = None,
+    sort: Annotated[str | None, typer.Option(help="job (default) or last_run (newest first)")] = None,
+    limit: Annotated[int | None, typer.Option(help="at most this many rows (default: all)")] = None,
+    cursor: CursorOption = None,
+    output: OutputOption = Format.table,
+) -> None:
     """One row per job across every tool: its last run and its next scheduled time."""
-    rows = status_rows(open_catalog())
+    where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, states=state)
+    rows = _read(lambda: status_page(open_catalog(), where, sort=sort, limit=limit, cursor=cursor)).items
     if output == Format.json:
         print_json(rows)
         return
@@ -47,11 +83,18 @@ def status(output: OutputOption = Format.table) -> None:
 
 
 def jobs(
-    instance: Annotated[str | None, typer.Option(help="only this instance")] = None,
+    tool: ToolOption = None,
+    instance: InstanceOption = None,
+    owner: OwnerOption = None,
+    tag: TagOption = None,
+    text: TextOption = None,
+    limit: Annotated[int | None, typer.Option(help="at most this many (default: all)")] = None,
+    cursor: CursorOption = None,
     output: OutputOption = Format.table,
 ) -> None:
     """Every job unifier knows, across every tool."""
-    found = open_catalog().list_jobs(instance)
+    where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text)
+    found = _read(lambda: open_catalog().jobs_page(where, limit=limit, cursor=cursor)).items
     if output == Format.json:
         print_json(found)
         return
@@ -63,8 +106,14 @@ def runs(
     job: Annotated[str | None, typer.Option(help="only runs of this job URI")] = None,
     state: Annotated[list[RunState] | None, typer.Option(help="only runs in this state (repeatable)")] = None,
     since: Annotated[str | None, typer.Option(help="only runs active within this long, e.g. 24h")] = None,
-    instance: Annotated[str | None, typer.Option(help="only this instance")] = None,
+    instance: InstanceOption = None,
+    tool: ToolOption = None,
+    owner: OwnerOption = None,
+    tag: TagOption = None,
+    text: Annotated[str | None, typer.Option(help="only runs whose job URI or run id holds this text")] = None,
+    sort: Annotated[str | None, typer.Option(help="started (default) or updated; newest first")] = None,
     limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 100,
+    cursor: CursorOption = None,
     output: OutputOption = Format.table,
 ) -> None:
     """Runs across every tool, newest first."""
@@ -72,8 +121,9 @@ def runs(
         window: timedelta | None = parse_duration(since) if since else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
-    found = open_catalog().list_runs(job=job, instance=instance, states=state,
-                                     since=utcnow() - window if window else None, limit=limit)
+    where = RunFilter(job=job, instance=instance, tool=tool, states=state, owner=owner, tag=tag, text=text,
+                      since=utcnow() - window if window else None)
+    found = _read(lambda: open_catalog().runs_page(where, sort=sort, limit=limit, cursor=cursor)).items
     if output == Format.json:
         print_json(found)
         return
@@ -96,7 +146,7 @@ def instances(output: OutputOption = Format.table) -> None:
 
 def adapters(output: OutputOption = Format.table) -> None:
     """Installed adapters, what each can do, and which package provides it."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for kind, spec in sorted(adapter_registry().adapters.items()):
         loaded, why = spec.installed()
         caps = spec.load().capabilities.names() if loaded else []

@@ -26,14 +26,16 @@ import functools
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from unifier.catalog import Catalog
+from unifier.catalog.runs import DriverWriter
 from unifier.catalog.tables import (
     FiringRow,
     RunEventRow,
@@ -42,7 +44,7 @@ from unifier.catalog.tables import (
     TriggerUpstreamRow,
 )
 from unifier.duration import format_duration, parse_duration
-from unifier.model import TERMINAL_STATES, RunKey, as_utc, utcnow
+from unifier.model import TERMINAL_STATES, RunKey, utcnow
 from unifier.triggers import ledger
 from unifier.triggers.faults import fault_point
 from unifier.triggers.spec import StormGuard
@@ -53,6 +55,7 @@ CURSOR = "evaluate"
 _BATCH = 400  # keys per IN (...): under SQLite's variable limit
 _EVENTS_PER_PASS = 20_000
 _TERMINAL = [s.value for s in TERMINAL_STATES]
+_ARRIVAL_COLUMNS = ("trigger", "job", "run_id", "state", "ended_at", "event_id", "consumed_by")
 
 _DEFAULT_GUARD = StormGuard()  # defaults of a spec that leaves storm_guard out
 
@@ -80,34 +83,87 @@ class _Rule:
     window: timedelta
 
 
-_rules: dict[str, _Rule] = {}  # spec hash -> rule; a cache, never the truth
 GAP_GRACE = 60.0  # seconds a gap in run event ids may be a transaction still committing
-_gaps: dict[int, float] = {}  # first missing id -> time.monotonic() it was first seen
 
 
-def _rule(spec_hash: str, raw: dict[str, Any]) -> _Rule:
-    rule = _rules.get(spec_hash)
-    if rule is None:
-        when = raw["when"]
-        mode = "all" if when.get("all") is not None else "any"
-        conditions = []
-        for c in when[mode]:
-            states = c.get("state", ["succeeded"])
-            conditions.append((c["job"], frozenset([states] if isinstance(states, str) else states)))
-        guard = raw.get("storm_guard") or {}
-        within = when.get("within")
-        rule = _Rule(
-            mode=mode, conditions=tuple(conditions),
-            within=_duration(within) if within is not None else None,
-            actions=tuple(a["job"] for a in raw["then"]),
-            guard=guard.get("enabled", _DEFAULT_GUARD.enabled),
-            max_firings=guard.get("max_firings", _DEFAULT_GUARD.max_firings),
-            window=_duration(guard["window"]) if "window" in guard else _DEFAULT_GUARD.window,
-        )
-        if len(_rules) > 200_000:
-            _rules.clear()
-        _rules[spec_hash] = rule
-    return rule
+class Evaluator:
+    """Evaluates the triggers of one catalog, cycle after cycle (the leader's reconciler
+    owns one). What it keeps between cycles is not the truth, which is in the catalog:
+    when each gap in run event ids was first seen (so a gap is waited for, then
+    passed), and the rules parsed from trigger specs (a cache by spec hash)."""
+
+    def __init__(self, catalog: Catalog, *, gap_grace: float = GAP_GRACE):
+        self.catalog = catalog
+        self.gap_grace = gap_grace
+        self._gaps: dict[int, float] = {}  # first missing id -> time.monotonic() it was first seen
+        self._rules: dict[str, _Rule] = {}  # spec hash -> rule
+
+    def evaluate(self, *, now: datetime | None = None) -> EvaluationReport:
+        report = EvaluationReport()
+        while self.collect(report)[1]:  # more to read
+            pass
+        self.decide(report, now=now)
+        return report
+
+    def collect(self, report: EvaluationReport) -> tuple[int, bool]:
+        return collect(self.catalog, report, self)
+
+    def decide(self, report: EvaluationReport, *, now: datetime | None = None) -> None:
+        decide(self.catalog, report, self, now=now)
+
+    def settled(self, cursor: int, ids: Sequence[int]) -> int:
+        """How far the cursor may move: to the last id before a gap in ``ids``.
+
+        A gap is an event id not visible yet. On PostgreSQL a transaction that took its
+        ids earlier may commit after one that took later ids; moving past the gap would
+        skip its events forever. A gap still there after ``gap_grace`` seconds is a
+        rolled-back transaction, and is passed. (SQLite, one writer at a time, has none.)"""
+        expected, now = cursor + 1, time.monotonic()
+        for event_id in ids:
+            if event_id != expected:
+                first_seen = self._gaps.setdefault(expected, now)
+                if now - first_seen < self.gap_grace:
+                    return expected - 1
+                log.warning("run event ids %d-%d never appeared: taken for a rolled-back write",
+                            expected, event_id - 1)
+                self._gaps.pop(expected, None)
+            expected = event_id + 1
+        return expected - 1
+
+    def rules(self, s: Session, hashes: dict[str, str]) -> dict[str, _Rule]:
+        """Trigger name -> rule, for ``hashes`` (name -> spec hash); specs are read only
+        for hashes not parsed before (by trigger name: the primary key)."""
+        if len(self._rules) + len(hashes) > 200_000:
+            self._rules.clear()
+        unparsed: dict[str, str] = {}  # spec hash -> a trigger that has it
+        for name, spec_hash in hashes.items():
+            if spec_hash not in self._rules:
+                unparsed.setdefault(spec_hash, name)
+        names = sorted(unparsed.values())
+        for start in range(0, len(names), _BATCH):
+            for spec_hash, raw in s.execute(select(TriggerRow.spec_hash, TriggerRow.spec)
+                                            .where(TriggerRow.name.in_(names[start:start + _BATCH]))):
+                self._rules[spec_hash] = _parse_rule(raw)
+        return {name: self._rules[h] for name, h in hashes.items()}
+
+
+def _parse_rule(raw: dict[str, Any]) -> _Rule:
+    when = raw["when"]
+    mode = "all" if when.get("all") is not None else "any"
+    conditions = []
+    for c in when[mode]:
+        states = c.get("state", ["succeeded"])
+        conditions.append((c["job"], frozenset([states] if isinstance(states, str) else states)))
+    guard = raw.get("storm_guard") or {}
+    within = when.get("within")
+    return _Rule(
+        mode=mode, conditions=tuple(conditions),
+        within=_duration(within) if within is not None else None,
+        actions=tuple(a["job"] for a in raw["then"]),
+        guard=guard.get("enabled", _DEFAULT_GUARD.enabled),
+        max_firings=guard.get("max_firings", _DEFAULT_GUARD.max_firings),
+        window=_duration(guard["window"]) if "window" in guard else _DEFAULT_GUARD.window,
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -116,23 +172,21 @@ def _duration(value: str | float) -> timedelta:
 
 
 def evaluate(catalog: Catalog, *, now: datetime | None = None) -> EvaluationReport:
-    report = EvaluationReport()
-    while collect(catalog, report)[1]:  # more to read
-        pass
-    decide(catalog, report, now=now)
-    return report
+    """One evaluation with a fresh :class:`Evaluator`: a gap in event ids stops it (the
+    grace period needs an evaluator kept across cycles, as the reconciler keeps one)."""
+    return Evaluator(catalog).evaluate(now=now)
 
 
 # ---------------------------------------------------------------------- collect
 
 
-def collect(catalog: Catalog, report: EvaluationReport) -> tuple[int, bool]:
+def collect(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator) -> tuple[int, bool]:
     """Turn new terminal run events into arrivals. Returns (events read, more to read)."""
     with catalog.session() as s:
         cursor = ledger.get_cursor(s, CURSOR)
         ids = s.scalars(select(RunEventRow.id).where(RunEventRow.id > cursor)
                         .order_by(RunEventRow.id).limit(_EVENTS_PER_PASS)).all()
-        position = _settled(cursor, ids)
+        position = evaluator.settled(cursor, ids)
         if position <= cursor:
             return 0, False
         more = len(ids) == _EVENTS_PER_PASS and position == ids[-1]
@@ -174,37 +228,11 @@ def collect(catalog: Catalog, report: EvaluationReport) -> tuple[int, bool]:
         return len(events), more
 
 
-def _settled(cursor: int, ids: list[int]) -> int:
-    """How far the cursor may move: to the last id before a gap in ``ids``.
-
-    A gap is an event id not visible yet. On PostgreSQL a transaction that took its
-    ids earlier may commit after one that took later ids; moving past the gap would
-    skip its events forever. A gap still there after :data:`GAP_GRACE` seconds is a
-    rolled-back transaction, and is passed. (SQLite, one writer at a time, has none.)"""
-    expected, now = cursor + 1, time.monotonic()
-    for event_id in ids:
-        if event_id != expected:
-            first_seen = _gaps.setdefault(expected, now)
-            if now - first_seen < GAP_GRACE:
-                return expected - 1
-            log.warning("run event ids %d-%d never appeared: taken for a rolled-back write",
-                        expected, event_id - 1)
-            _gaps.pop(expected, None)
-        expected = event_id + 1
-    return expected - 1
-
-
 def _insert_new_arrivals(s: Session, rows: list[dict[str, Any]]) -> None:
     """Insert, leaving alone arrivals already recorded (one run counts once per trigger;
     a run the tool restarts and finishes again does not arrive twice)."""
-    dialect = s.get_bind().dialect.name
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # the catalog runs on SQLite or PostgreSQL only
-        raise NotImplementedError(f"arrivals on a {dialect} catalog")
-    s.connection().execute(insert(TriggerArrivalRow.__table__).on_conflict_do_nothing(), rows)
+    DriverWriter(s.connection()).many("INSERT INTO trigger_arrivals ({columns}) VALUES ({values}) "
+                                      "ON CONFLICT DO NOTHING", _ARRIVAL_COLUMNS, rows)
 
 
 # ---------------------------------------------------------------------- decide
@@ -224,31 +252,37 @@ class _Arrival:
         return RunKey(job=self.job, run_id=self.run_id)
 
 
-def decide(catalog: Catalog, report: EvaluationReport, *, now: datetime | None = None) -> None:
+def decide(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator, *,
+           now: datetime | None = None) -> None:
     now = now or utcnow()
     with catalog.session() as s:
-        dirty = s.execute(select(TriggerRow.name, TriggerRow.spec, TriggerRow.spec_hash,
-                                 TriggerRow.paused, TriggerRow.declared_paused)
+        dirty = s.execute(select(TriggerRow.name, TriggerRow.spec_hash, TriggerRow.paused,
+                                 TriggerRow.declared_paused)
                           .where(TriggerRow.dirty.is_(True))).all()
         if not dirty:
             return
         report.triggers += len(dirty)
-        active = {d.name: _rule(d.spec_hash, d.spec) for d in dirty if not (d.paused or d.declared_paused)}
+        active = evaluator.rules(s, {d.name: d.spec_hash for d in dirty if not (d.paused or d.declared_paused)})
         names = sorted(active)
         open_arrivals: dict[str, list[_Arrival]] = defaultdict(list)
         recent: dict[str, list[datetime]] = defaultdict(list)
-        for start in range(0, len(names), _BATCH):
-            batch = names[start:start + _BATCH]
-            for row in s.execute(select(
-                    TriggerArrivalRow.trigger, TriggerArrivalRow.job, TriggerArrivalRow.run_id,
-                    TriggerArrivalRow.state, TriggerArrivalRow.ended_at, TriggerArrivalRow.event_id)
-                    .where(TriggerArrivalRow.trigger.in_(batch), TriggerArrivalRow.consumed_by.is_(None))):
-                open_arrivals[row.trigger].append(_Arrival(*row[:4], as_utc(row.ended_at), row.event_id))
-            widest = max(active[n].window for n in batch)
+        # one joined read each, not a query per batch of names: the dirty triggers are the
+        # ones read above (only this loop, on the leader, sets or clears the flag)
+        for row in s.execute(select(
+                TriggerArrivalRow.trigger, TriggerArrivalRow.job, TriggerArrivalRow.run_id,
+                TriggerArrivalRow.state, TriggerArrivalRow.ended_at, TriggerArrivalRow.event_id)
+                .join(TriggerRow, TriggerRow.name == TriggerArrivalRow.trigger)
+                .where(TriggerRow.dirty.is_(True), TriggerArrivalRow.consumed_by.is_(None))):
+            if row.trigger in active:
+                open_arrivals[row.trigger].append(
+                    _Arrival(*row[:4], _utc(row.ended_at), row.event_id))
+        if active:
+            widest = max(rule.window for rule in active.values())
             for trigger, created in s.execute(
                     select(FiringRow.trigger, FiringRow.created_at)
-                    .where(FiringRow.trigger.in_(batch), FiringRow.created_at >= now - widest)):
-                recent[trigger].append(as_utc(created))
+                    .join(TriggerRow, TriggerRow.name == FiringRow.trigger)
+                    .where(TriggerRow.dirty.is_(True), FiringRow.created_at >= now - widest)):
+                recent[trigger].append(_utc(created))
 
         firings: dict[str, dict[str, Any]] = {}  # id -> row, in decision order
         consumed: dict[tuple[str, str, str], str] = {}  # arrival -> firing (or superseded:firing)
@@ -264,11 +298,11 @@ def decide(catalog: Catalog, report: EvaluationReport, *, now: datetime | None =
                                         f"{format_duration(rule.window)} (max {rule.max_firings}); "
                                         f"fix the trigger and apply it, or `unifier resume {name}`")
                         break
-                row = ledger.firing_row(name, [a.key for a in runs], list(rule.actions), now)
-                firings.setdefault(row["id"], row)
+                firing = ledger.firing_row(name, [a.key for a in runs], list(rule.actions), now)
+                firings.setdefault(firing["id"], firing)
                 recent[name].append(now)
                 for arrival in runs:
-                    consumed[(name, arrival.job, arrival.run_id)] = row["id"]
+                    consumed[(name, arrival.job, arrival.run_id)] = firing["id"]
                 if rule.mode == "all":
                     # the newest run of each job was taken: older open runs of those jobs
                     # can never be chosen, so this firing spends them too
@@ -276,16 +310,15 @@ def decide(catalog: Catalog, report: EvaluationReport, *, now: datetime | None =
                     for arrival in arrivals:
                         if arrival.job in jobs:
                             consumed.setdefault((name, arrival.job, arrival.run_id),
-                                                f"superseded:{row['id']}")
+                                                f"superseded:{firing['id']}")
 
         report.firings += ledger.insert_firings(s, list(firings.values()))
         if consumed:
-            table = TriggerArrivalRow.__table__
-            s.connection().execute(
-                table.update().where(table.c.trigger == bindparam("t"), table.c.job == bindparam("j"),
-                                     table.c.run_id == bindparam("r"))
-                .values(consumed_by=bindparam("c")),
-                [{"t": t, "j": j, "r": r, "c": c} for (t, j, r), c in consumed.items()])
+            DriverWriter(s.connection()).many(
+                "UPDATE trigger_arrivals SET consumed_by = {mark} "
+                'WHERE "trigger" = {mark} AND job = {mark} AND run_id = {mark}',
+                ("consumed_by", "trigger", "job", "run_id"),
+                [{"consumed_by": c, "trigger": t, "job": j, "run_id": r} for (t, j, r), c in consumed.items()])
         for name, reason in paused.items():
             s.execute(update(TriggerRow).where(TriggerRow.name == name)
                       .values(paused=True, paused_reason=reason, updated_at=now))
@@ -298,6 +331,12 @@ def decide(catalog: Catalog, report: EvaluationReport, *, now: datetime | None =
         fault_point("before-ledger-write")
     if report.firings:
         fault_point("after-ledger-write")
+
+
+def _utc(value: datetime | None) -> datetime:
+    """A NOT NULL timestamp column's value, in UTC."""
+    assert value is not None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _satisfied(rule: _Rule, arrivals: list[_Arrival]) -> list[list[_Arrival]]:
