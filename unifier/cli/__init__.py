@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "unifier.cli.action_cmds",
     "unifier.cli.run_cmds",
     "unifier.cli.graph_cmds",
+    "unifier.cli.zone_cmds",
 )
 
 app = typer.Typer(

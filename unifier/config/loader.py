@@ -147,7 +147,8 @@ def _validate_settings(model: InstanceDocument, document: YamlDocument, problems
     # optional deeper checks an adapter offers (e.g. the crontab files a cron instance
     # names): (file, line, reason) in another file, or (field path, None, reason) here
     check = getattr(settings, "config_problems", None)
-    if callable(check):
+    # a zoned instance's files live in its zone, out of this machine's sight
+    if callable(check) and model.spec.zone is None:
         for where, line, reason in check():
             if isinstance(where, str):
                 problems.append(Problem(where, line or 0, reason))
