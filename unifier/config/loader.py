@@ -126,7 +126,9 @@ def _validate_document(document: YamlDocument, problems: list[Problem]) -> Loade
     settings = None
     if isinstance(model, InstanceDocument):
         settings = _validate_settings(model, document, problems)
-    for loc, reason in secrets.unresolvable(data):
+    # a zoned instance's secrets resolve in its agent's environment, never here
+    zoned = isinstance(model, InstanceDocument) and model.spec.zone is not None
+    for loc, reason in [] if zoned else secrets.unresolvable(data):
         problems.append(Problem(where, document.line_of(loc), f"{_dotted(loc)}: {reason}"))
     if model is None or len(problems) > before:
         return None

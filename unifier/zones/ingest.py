@@ -61,7 +61,7 @@ def ingest(catalog: Catalog, agent: AgentIdentity, messages: Sequence[OutboxMess
             moved = s.execute(update(ZoneAgentRow)
                               .where(ZoneAgentRow.agent_id == agent.agent_id,
                                      ZoneAgentRow.last_seq == message.seq - 1)
-                              .values(last_seq=message.seq))
+                              .values(last_seq=message.seq).execution_options(synchronize_session=False))
         if not moved.rowcount:  # another request applied it meanwhile: stop here
             break
         report.acked_seq = message.seq

@@ -66,7 +66,7 @@ def _renew_or_take(s: Session, agent: AgentIdentity, now: datetime, lease_second
     if row.agent_id == agent.agent_id:
         s.execute(update(ZoneLeaseRow).where(ZoneLeaseRow.zone == agent.zone,
                                              ZoneLeaseRow.agent_id == agent.agent_id)
-                  .values(renewed_at=now))
+                  .values(renewed_at=now).execution_options(synchronize_session=False))
         return Lease(agent.zone, agent.agent_id, row.generation, True)
     expired_before = now - timedelta(seconds=lease_seconds)
     taken = s.execute(
@@ -74,7 +74,7 @@ def _renew_or_take(s: Session, agent: AgentIdentity, now: datetime, lease_second
         .where(ZoneLeaseRow.zone == agent.zone, ZoneLeaseRow.generation == row.generation,
                or_(ZoneLeaseRow.renewed_at < expired_before))
         .values(agent_id=agent.agent_id, generation=row.generation + 1, acquired_at=now,
-                renewed_at=now))
+                renewed_at=now).execution_options(synchronize_session=False))
     if taken.rowcount == 1:
         return Lease(agent.zone, agent.agent_id, row.generation + 1, True)
     return Lease(agent.zone, row.agent_id, row.generation, False)

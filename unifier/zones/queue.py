@@ -150,7 +150,7 @@ def finish(catalog: Catalog, zone: str, work_id: int, *, ok: bool, result: dict[
             .where(ZoneWorkRow.id == work_id, ZoneWorkRow.zone == zone,
                    ZoneWorkRow.state.in_(OPEN_STATES))
             .values(state="done" if ok else "failed", result=result, error=error,
-                    error_type=error_type, retryable=retryable, done_at=utcnow()))
+                    error_type=error_type, retryable=retryable, done_at=utcnow()).execution_options(synchronize_session=False))
         return bool(done.rowcount)
 
 
