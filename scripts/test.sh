@@ -11,6 +11,12 @@ if ! command -v cron >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cron; } \
     >/tmp/unifier-apt-cron.log 2>&1 || echo "note: could not install cron (see /tmp/unifier-apt-cron.log)" >&2
 fi
+# nftables, for the zone tests' firewall inside a network namespace (skipped, saying why,
+# where it cannot be installed)
+if ! command -v nft >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables; } \
+    >/tmp/unifier-apt-nftables.log 2>&1 || echo "note: could not install nftables (see /tmp/unifier-apt-nftables.log)" >&2
+fi
 trap 'bash tests/airflow/server.sh stop >/dev/null 2>&1 || true' EXIT
 if [ -f tests/airflow/server.sh ]; then
   bash tests/airflow/server.sh start

@@ -12,8 +12,8 @@ import uuid
 from typing import Any
 
 from unifier.catalog import Catalog
-from unifier.zones.dispatch import adapter_for  # zones: in process, or queued for the zone agent
 from unifier.model import Cause, CauseKind, JobRef, Run, utcnow
+from unifier.zones.dispatch import adapter_for  # zones: in process, or queued for the zone agent
 
 
 def new_manual_firing_id() -> str:

@@ -155,8 +155,8 @@ def test_the_control_plane_cannot_connect_into_the_zone_only_the_agent_connects_
         f"s.bind(('{net.zone_address}', 9999)); s.listen(); time.sleep(30)"))
     try:
         time.sleep(0.5)
-        probe = ("import socket, sys; socket.create_connection(('{}', 9999), timeout=2); "
-                 "print('connected')").format(net.zone_address)
+        probe = (f"import socket, sys; socket.create_connection(('{net.zone_address}', 9999), timeout=2); "
+                 "print('connected')")
         inside = subprocess.run(net.in_zone(sys.executable, "-c", probe), capture_output=True, text=True)
         assert inside.returncode == 0, inside.stderr  # something does listen in the zone
         from_cp = subprocess.run(net.in_cp(sys.executable, "-c", probe), capture_output=True, text=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ from unifier.errors import ConfigError
 from unifier.model import RunState
 from unifier.status import instance_rows
 from unifier.sync import sync_instance
-from unifier.testing import build_job, build_run
+from unifier.testing import build_run
 from unifier.zones import queue
 from unifier.zones.settings import ZoneSettings
 
@@ -191,7 +190,8 @@ async def test_work_delivered_but_never_acknowledged_is_delivered_again(http, co
     a = agent_headers("a1")
     work = queue.enqueue(configured, "plant-7", "logs:1", "logs", "cron://plant/backup",
                          {"native_id": "backup", "run_id": "r1"})
-    assert [w["id"] for w in (await http.post("/api/agent/pull", headers=a, json={"wait": 0})).json()["work"]] == [work.id]
+    first = (await http.post("/api/agent/pull", headers=a, json={"wait": 0})).json()["work"]
+    assert [w["id"] for w in first] == [work.id]
     assert (await http.post("/api/agent/pull", headers=a, json={"wait": 0})).json()["work"] == []
     await asyncio.sleep(settings.redeliver_seconds + 0.05)
     again = (await http.post("/api/agent/pull", headers=a, json={"wait": 0})).json()["work"]

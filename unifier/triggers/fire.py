@@ -23,12 +23,12 @@ from datetime import datetime
 
 from unifier.catalog import Catalog
 from unifier.errors import JobBusy, NotFound, SecretError, ToolUnavailable, UnifierError
-from unifier.zones.dispatch import adapter_for  # zones: in process, or queued for the zone agent
 from unifier.model import Cause, CauseKind, JobRef
 from unifier.triggers import ledger
 from unifier.triggers.faults import fault_point
 from unifier.triggers.render import RenderError, render_params, upstream_context
 from unifier.triggers.store import Firing, get_trigger
+from unifier.zones.dispatch import adapter_for  # zones: in process, or queued for the zone agent
 
 log = logging.getLogger("unifier.triggers")
 

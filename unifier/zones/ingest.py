@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import update
 
@@ -23,7 +24,7 @@ from unifier.model import JobRef, utcnow
 from unifier.zones import queue
 from unifier.zones.identity import AgentIdentity
 from unifier.zones.lease import touch_agent
-from unifier.zones.tables import ZoneAgentRow
+from unifier.zones.tables import ZoneAgentRow, rows_changed
 from unifier.zones.wire import JobsMessage, OutboxMessage, Refused, ResultMessage, RunsMessage, SyncMessage
 
 log = logging.getLogger("unifier.zones")
@@ -62,7 +63,7 @@ def ingest(catalog: Catalog, agent: AgentIdentity, messages: Sequence[OutboxMess
                               .where(ZoneAgentRow.agent_id == agent.agent_id,
                                      ZoneAgentRow.last_seq == message.seq - 1)
                               .values(last_seq=message.seq).execution_options(synchronize_session=False))
-        if not moved.rowcount:  # another request applied it meanwhile: stop here
+        if not rows_changed(moved):  # another request applied it meanwhile: stop here
             break
         report.acked_seq = message.seq
     return report
@@ -72,7 +73,7 @@ def _apply(catalog: Catalog, zone: str, mine: set[str], message: OutboxMessage,
            report: IngestReport) -> str | None:
     """Apply one message; the reason it is refused, or None."""
     if isinstance(message, ResultMessage):
-        payload = {"run": message.run.model_dump(mode="json")} if message.run else {}
+        payload: dict[str, Any] = {"run": message.run.model_dump(mode="json")} if message.run else {}
         if message.text is not None:
             payload["text"] = message.text
         queue.finish(catalog, zone, message.work_id, ok=message.ok, result=payload,

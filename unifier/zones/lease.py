@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from unifier.catalog import Catalog
 from unifier.model import utcnow
 from unifier.zones.identity import AgentIdentity
-from unifier.zones.tables import ZoneAgentRow, ZoneLeaseRow
+from unifier.zones.tables import ZoneAgentRow, ZoneLeaseRow, rows_changed
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def _renew_or_take(s: Session, agent: AgentIdentity, now: datetime, lease_second
                or_(ZoneLeaseRow.renewed_at < expired_before))
         .values(agent_id=agent.agent_id, generation=row.generation + 1, acquired_at=now,
                 renewed_at=now).execution_options(synchronize_session=False))
-    if taken.rowcount == 1:
+    if rows_changed(taken) == 1:
         return Lease(agent.zone, agent.agent_id, row.generation + 1, True)
     return Lease(agent.zone, row.agent_id, row.generation, False)
 

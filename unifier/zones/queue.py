@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from unifier.catalog import Catalog
 from unifier.model import as_utc, utcnow
 from unifier.zones.lease import Lease
-from unifier.zones.tables import ZoneWorkRow
+from unifier.zones.tables import ZoneWorkRow, rows_changed
 
 OPEN_STATES = ("queued", "delivered", "acked")
 
@@ -150,8 +150,9 @@ def finish(catalog: Catalog, zone: str, work_id: int, *, ok: bool, result: dict[
             .where(ZoneWorkRow.id == work_id, ZoneWorkRow.zone == zone,
                    ZoneWorkRow.state.in_(OPEN_STATES))
             .values(state="done" if ok else "failed", result=result, error=error,
-                    error_type=error_type, retryable=retryable, done_at=utcnow()).execution_options(synchronize_session=False))
-        return bool(done.rowcount)
+                    error_type=error_type, retryable=retryable, done_at=utcnow())
+            .execution_options(synchronize_session=False))
+        return rows_changed(done) == 1
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, Result, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from unifier.catalog.tables import Base
@@ -75,4 +75,10 @@ class ZoneLeaseRow(Base):
     renewed_at: Mapped[datetime]
 
 
-__all__ = ["ZoneAgentRow", "ZoneLeaseRow", "ZoneWorkRow"]
+def rows_changed(result: Result[Any]) -> int:
+    """Rows an UPDATE touched: the compare-and-set's verdict. (``Session.execute`` is
+    typed as returning a Result; for an UPDATE it is a CursorResult with a rowcount.)"""
+    return int(getattr(result, "rowcount", 0))
+
+
+__all__ = ["ZoneAgentRow", "ZoneLeaseRow", "ZoneWorkRow", "rows_changed"]

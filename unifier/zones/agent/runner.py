@@ -214,9 +214,14 @@ class Agent:
     def _execute(self, item: dict[str, Any]) -> None:
         if item["id"] in self._running:
             return
+        work_id = item["id"]
         task = asyncio.create_task(self._do(item))
-        self._running[item["id"]] = task
-        task.add_done_callback(lambda _t, work_id=item["id"]: self._running.pop(work_id, None))
+        self._running[work_id] = task
+
+        def forget(_task: asyncio.Task[None]) -> None:
+            self._running.pop(work_id, None)
+
+        task.add_done_callback(forget)
 
     async def _do(self, item: dict[str, Any]) -> None:
         answer: dict[str, Any] = {"kind": "result", "at": utcnow().isoformat(), "work_id": item["id"]}
