@@ -224,3 +224,32 @@ async def test_a_long_poll_answers_as_soon_as_work_arrives(http, configured, set
     answer, _ = await asyncio.gather(http.post("/api/agent/pull", headers=a, json={"wait": 5}), later())
     assert [w["kind"] for w in answer.json()["work"]] == ["logs"]
     assert loop.time() - began < 4.0  # answered on arrival, not at the end of the wait
+
+
+async def test_a_trigger_of_a_zone_job_is_queued_and_answered_by_the_agent(http, configured, settings):
+    from unifier.actions import trigger_job
+    from unifier.errors import ToolUnavailable
+
+    with pytest.raises(ToolUnavailable, match="no agent has called in yet"):  # at once, not after a wait
+        await trigger_job(configured, "cron://plant/backup", {"day": "mon"}, firing_id="manual-1")
+    assert (await http.get("/api/zones")).json()[0]["backlog"] == 1
+    a = agent_headers("a1")
+    work = (await http.post("/api/agent/pull", headers=a, json={"wait": 0})).json()["work"]
+    assert [(w["kind"], w["job"], w["payload"]["firing_id"], w["payload"]["params"]) for w in work] == [
+        ("trigger", "cron://plant/backup", "manual-1", {"day": "mon"})]
+    settings.answer_wait_seconds = 5.0
+    started = build_run("cron://plant/backup", "trig-1", RunState.RUNNING)
+
+    async def agent_answers():
+        await asyncio.sleep(0.2)
+        await http.post("/api/agent/ack", headers=a, json={"ids": [work[0]["id"]]})
+        await http.post("/api/agent/outbox", headers=a, json={"messages": [{
+            "seq": 1, "kind": "result", "at": "2026-11-28T10:00:00+00:00", "work_id": work[0]["id"],
+            "ok": True, "run": json.loads(started.model_dump_json())}]})
+
+    # the same firing id again (a retry): it finds the work queued the first time
+    run, _ = await asyncio.gather(
+        trigger_job(configured, "cron://plant/backup", {"day": "mon"}, firing_id="manual-1"), agent_answers())
+    assert run.run_id == "trig-1"
+    assert configured.get_run("cron://plant/backup", "trig-1").cause.firing_id == "manual-1"
+    assert (await http.get("/api/zones")).json()[0]["backlog"] == 0

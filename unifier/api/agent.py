@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from unifier.api.deps import CatalogDep, WakeDep
-from unifier.catalog import Catalog
 from unifier.zones import lease, queue
 from unifier.zones.identity import (
     AGENT_ID_HEADER,
@@ -91,20 +90,24 @@ def agent_instances(agent: AgentDep, catalog: CatalogDep, settings: SettingsDep)
 async def agent_pull(body: PullRequest, agent: AgentDep, catalog: CatalogDep,
                      settings: SettingsDep) -> PullAnswer:
     """Work for the zone's active agent; waits up to ``wait`` seconds for some."""
-    deadline = time.monotonic() + min(body.wait, settings.long_poll_seconds)
+    began = time.monotonic()
+    deadline = began + min(body.wait, settings.long_poll_seconds)
+    # the lease is renewed (a write) about once a second while waiting; looking for work
+    # in between only reads
+    renew_every = min(1.0, settings.lease_seconds / 3)
+    renewed_at = -renew_every
     while True:
-        held, work, acked_seq = await asyncio.to_thread(_pull_once, catalog, agent, settings, body.limit)
-        if work or not held.active or time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now - renewed_at >= renew_every:
+            held = await asyncio.to_thread(lease.contact, catalog, agent, settings.lease_seconds)
+            renewed_at = now
+        work = await asyncio.to_thread(queue.claim, catalog, held, limit=body.limit,
+                                       redeliver_seconds=settings.redeliver_seconds)
+        if work or not held.active or now >= deadline:
+            acked_seq = await asyncio.to_thread(lease.acked_seq, catalog, agent.agent_id)
             return PullAnswer(active=held.active, generation=held.generation, holder=held.agent_id,
                               acked_seq=acked_seq, work=[WorkWire(**w.wire()) for w in work])
         await asyncio.sleep(settings.check_interval_seconds)
-
-
-def _pull_once(catalog: Catalog, agent: AgentIdentity, settings: ZoneSettings,
-               limit: int) -> tuple[lease.Lease, list[queue.WorkItem], int]:
-    held = lease.contact(catalog, agent, settings.lease_seconds)
-    work = queue.claim(catalog, held, limit=limit, redeliver_seconds=settings.redeliver_seconds)
-    return held, work, lease.acked_seq(catalog, agent.agent_id)
 
 
 @router.post("/agent/ack", tags=["agent"])

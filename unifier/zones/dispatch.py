@@ -107,13 +107,19 @@ class ZoneAdapter(Adapter):
     async def _ask(self, key: str, kind: str, native_id: str, payload: dict[str, Any]) -> queue.WorkItem:
         item = await asyncio.to_thread(queue.enqueue, self.catalog, self.zone, key, kind,
                                        self.job_uri(native_id), payload)
-        deadline = time.monotonic() + self.zone_settings.answer_wait_seconds
+        silent = await asyncio.to_thread(lease.silent_since, self.catalog, self.zone,
+                                         self.zone_settings.lease_seconds)
+        # a zone cut off answers nothing: say so at once rather than hold the caller
+        wait = 0.0 if silent and not item.finished else self.zone_settings.answer_wait_seconds
+        deadline = time.monotonic() + wait
         while not item.finished:
             if time.monotonic() >= deadline:
                 waited = (utcnow() - item.created_at).total_seconds()
+                why = (f"no agent in contact since {silent.isoformat()}" if silent and silent.year > 1970
+                       else "no agent has called in yet" if silent else "its agent has not answered")
                 raise errors.ToolUnavailable(
-                    f"zone {self.zone}: its agent has not answered {kind} work {item.id} "
-                    f"(waiting {waited:.0f}s; see `unifier zones`)", instance=self.instance)
+                    f"zone {self.zone}: {why}; {kind} work {item.id} waits "
+                    f"({waited:.0f}s so far; see `unifier zones`)", instance=self.instance)
             await asyncio.sleep(self.zone_settings.check_interval_seconds)
             item = await asyncio.to_thread(queue.get, self.catalog, self.zone, key)
         if item.state == "failed":

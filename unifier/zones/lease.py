@@ -9,14 +9,14 @@ compare-and-set, so two agents racing for an expired lease cannot both win.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from unifier.catalog import Catalog
-from unifier.model import utcnow
+from unifier.model import as_utc, utcnow
 from unifier.zones.identity import AgentIdentity
 from unifier.zones.tables import ZoneAgentRow, ZoneLeaseRow, rows_changed
 
@@ -78,6 +78,15 @@ def _renew_or_take(s: Session, agent: AgentIdentity, now: datetime, lease_second
     if rows_changed(taken) == 1:
         return Lease(agent.zone, agent.agent_id, row.generation + 1, True)
     return Lease(agent.zone, row.agent_id, row.generation, False)
+
+
+def silent_since(catalog: Catalog, zone: str, lease_seconds: float) -> datetime | None:
+    """None while the zone's active agent is in contact; else its last contact (the
+    epoch when no agent ever called)."""
+    with catalog.session() as s:
+        row = s.get(ZoneLeaseRow, zone)
+        last = as_utc(row.renewed_at) if row else datetime.fromtimestamp(0, tz=UTC)
+    return None if utcnow() - last <= timedelta(seconds=lease_seconds) else last
 
 
 def current(catalog: Catalog, zone: str, agent_id: str | None = None) -> Lease:

@@ -196,10 +196,11 @@ class Agent:
                 await self._set_active(bool(answer["active"]))
                 items = answer["work"]
                 if items:
-                    new = await asyncio.to_thread(self.store.receive, items)
-                    await self.control_plane.ack([i["id"] for i in items])
-                    for item in new:
+                    # on disk first; executed even if the acknowledgement is lost (then
+                    # the work comes again, and is recognised and acknowledged again)
+                    for item in await asyncio.to_thread(self.store.receive, items):
                         self._execute(item)
+                    await self.control_plane.ack([i["id"] for i in items])
             except UNREACHABLE as exc:
                 self._connected(False, exc)
                 await self._pause(backoff)
