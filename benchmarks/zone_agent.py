@@ -176,7 +176,11 @@ def hop(zoned: bool, samples: int) -> list[float]:
             setup.start_control_plane()
             if zoned:
                 setup.start_agent()
-            time.sleep(3)  # both up, the jobs discovered
+            catalog = setup.catalog()
+            while len(catalog.list_jobs("hosts")) < 2:  # up, and the jobs discovered
+                time.sleep(0.1)
+            catalog.close()
+            time.sleep(1)
             for i in range(samples):
                 subprocess.run([sys.executable, "-m", "unifier.adapters.cron.wrapper", "--job",
                                 "cron://hosts/up", "--spool", str(setup.spool), "--", "true"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
@@ -101,9 +102,11 @@ async def agent_pull(body: PullRequest, agent: AgentDep, catalog: CatalogDep,
         if now - renewed_at >= renew_every:
             held = await asyncio.to_thread(lease.contact, catalog, agent, settings.lease_seconds)
             renewed_at = now
+        else:
+            held = replace(held, taken=False)
         work = await asyncio.to_thread(queue.claim, catalog, held, limit=body.limit,
                                        redeliver_seconds=settings.redeliver_seconds)
-        if work or not held.active or now >= deadline:
+        if work or not held.active or held.taken or now >= deadline:
             acked_seq = await asyncio.to_thread(lease.acked_seq, catalog, agent.agent_id)
             return PullAnswer(active=held.active, generation=held.generation, holder=held.agent_id,
                               acked_seq=acked_seq, work=[WorkWire(**w.wire()) for w in work])

@@ -27,6 +27,7 @@ class Lease:
     agent_id: str
     generation: int
     active: bool  # held by the agent that asked
+    taken: bool = False  # acquired by this very contact: the agent must hear it at once
 
 
 def touch_agent(session: Session, agent: AgentIdentity, now: datetime) -> ZoneAgentRow:
@@ -62,7 +63,7 @@ def _renew_or_take(s: Session, agent: AgentIdentity, now: datetime, lease_second
         s.add(ZoneLeaseRow(zone=agent.zone, agent_id=agent.agent_id, generation=1,
                            acquired_at=now, renewed_at=now))
         s.flush()
-        return Lease(agent.zone, agent.agent_id, 1, True)
+        return Lease(agent.zone, agent.agent_id, 1, True, taken=True)
     if row.agent_id == agent.agent_id:
         s.execute(update(ZoneLeaseRow).where(ZoneLeaseRow.zone == agent.zone,
                                              ZoneLeaseRow.agent_id == agent.agent_id)
@@ -76,7 +77,7 @@ def _renew_or_take(s: Session, agent: AgentIdentity, now: datetime, lease_second
         .values(agent_id=agent.agent_id, generation=row.generation + 1, acquired_at=now,
                 renewed_at=now).execution_options(synchronize_session=False))
     if rows_changed(taken) == 1:
-        return Lease(agent.zone, agent.agent_id, row.generation + 1, True)
+        return Lease(agent.zone, agent.agent_id, row.generation + 1, True, taken=True)
     return Lease(agent.zone, row.agent_id, row.generation, False)
 
 

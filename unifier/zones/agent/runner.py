@@ -58,6 +58,7 @@ class AgentOptions:
     pull_wait: float = 20.0  # seconds a pull may wait for work
     refresh_seconds: float = 10.0  # how often instance specs are fetched again
     heartbeat_seconds: float = 60.0  # an instance's health is sent at least this often
+    standby_poll_seconds: float = 2.0  # how often a standby agent checks the lease
     batch: int = 500  # outbox messages per request
 
 
@@ -194,6 +195,9 @@ class Agent:
                 self._connected(True)
                 backoff = 0.2
                 await self._set_active(bool(answer["active"]))
+                if not self.active:  # a standby: ask again now and then, ready to take over
+                    await self._pause(self.options.standby_poll_seconds)
+                    continue
                 items = answer["work"]
                 if items:
                     # on disk first; executed even if the acknowledgement is lost (then
