@@ -253,3 +253,24 @@ async def test_a_trigger_of_a_zone_job_is_queued_and_answered_by_the_agent(http,
     assert run.run_id == "trig-1"
     assert configured.get_run("cron://plant/backup", "trig-1").cause.firing_id == "manual-1"
     assert (await http.get("/api/zones")).json()[0]["backlog"] == 0
+
+
+async def test_unifier_zones_prints_what_the_api_answers(http, configured, catalog_url, monkeypatch):
+    from tests.cli_helpers import run_cli
+
+    monkeypatch.setenv("UNIFIER_DATABASE_URL", catalog_url)
+    await http.post("/api/agent/pull", headers=agent_headers("a1", name="plant-a"), json={"wait": 0})
+    queue.enqueue(configured, "plant-7", "logs:9", "logs", "cron://plant/backup", {"native_id": "backup"})
+    result = run_cli("zones", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    printed = json.loads(result.stdout)
+    answered = (await http.get("/api/zones")).json()
+    for rows in (printed, answered):  # the age moves between the two reads
+        for row in rows:
+            row.pop("oldest_waiting_seconds")
+    assert printed == answered
+    assert [(r["zone"], r["agent"], r["backlog"]) for r in printed] == [("plant-7", "plant-a", 1)]
+    table = run_cli("zones")
+    assert table.exit_code == 0 and "plant-a" in table.stdout
+    instances = json.loads(run_cli("instances", "-o", "json").stdout)
+    assert {i["name"]: i["zone"] for i in instances} == {"ci": "plant-7", "office": None, "plant": "plant-7"}
