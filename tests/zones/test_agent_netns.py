@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -71,6 +71,7 @@ class Plant:
     cp_env: dict[str, str]
     zone_env: dict[str, str]
     agent: subprocess.Popen | None = None
+    others: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def logs(self) -> list[Path]:
@@ -80,13 +81,17 @@ class Plant:
     def server(self) -> str:
         return f"http://{self.net.cp_address}:{PORT}"
 
-    def start_agent(self, **env: str) -> subprocess.Popen:
+    def start_agent(self, name: str = "plant-a", **env: str) -> subprocess.Popen:
         argv = self.net.in_zone(sys.executable, "-m", "unifier", "agent", "--server", self.server,
-                                "--zone", "plant-7", "--token", "plant-token", "--name", "plant-a",
-                                "--state-dir", str(self.work / "agent-state"), "--pull-wait", "2")
+                                "--zone", "plant-7", "--token", "plant-token", "--name", name,
+                                "--state-dir", str(self.work / f"agent-state-{name}"), "--pull-wait", "2")
         with open(self.work / "agent.log", "a") as log:
-            self.agent = subprocess.Popen(argv, env={**self.zone_env, **env}, stdout=log, stderr=log)
-        return self.agent
+            agent = subprocess.Popen(argv, env={**self.zone_env, **env}, stdout=log, stderr=log)
+        if name == "plant-a":
+            self.agent = agent
+        else:
+            self.others.append(agent)
+        return agent
 
     def stop_agent(self) -> None:
         if self.agent and self.agent.poll() is None:
@@ -141,6 +146,9 @@ def plant(tmp_path_factory) -> Iterator[Plant]:
         yield plant
     finally:
         plant.stop_agent()
+        for other in plant.others:
+            other.kill()
+            other.wait(30)
         if control_plane is not None:
             control_plane.terminate()
             control_plane.wait(30)
@@ -240,3 +248,22 @@ def test_an_agent_killed_mid_trigger_and_restarted_does_not_double_the_run(plant
     assert [s["run_id"] for s in plant.starts("cron://plant/down")
             if s["firing_id"] == firing_id] == [issued.actions[0].run_id]
     assert len([r for r in plant.catalog_runs("cron://plant/down") if r.cause.firing_id == firing.id]) == 1
+
+
+def test_a_standby_agent_takes_over_when_the_active_one_dies(plant):
+    standby = plant.start_agent("plant-b")
+    wait_for(lambda: zone_rows(plant.catalog, lease_seconds=5)[0].standby == ["plant-b"],
+             "the second agent to call in as a standby", logs=plant.logs)
+    assert zone_rows(plant.catalog, lease_seconds=5)[0].agent == "plant-a"
+    plant.agent.kill()  # kill -9: no goodbye
+    plant.agent.wait(30)
+    wait_for(lambda: zone_rows(plant.catalog, lease_seconds=5)[0].agent == "plant-b",
+             "plant-b to take the lease over (5 s of silence)", timeout=30, logs=plant.logs)
+    before = {f.id for f in list_firings(plant.catalog, "down-after-up")}
+    plant.run_cron_job("cron://plant/up")  # observed by plant-b now
+    firing = wait_for(lambda: next((f for f in plant.issued_firings() if f.id not in before), None),
+                      "the firing to be issued through plant-b", logs=plant.logs)
+    time.sleep(2)
+    assert len([s for s in plant.starts("cron://plant/down")
+                if s["firing_id"] == firing.actions[0].firing_id]) == 1
+    assert standby.poll() is None
