@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.zones.netns import ZoneNetwork, missing_requirements
+from unifier.adapters.terraform.testing import build_null_provider_mirror, bundled_test_binary, write_cli_config
 from unifier.catalog import Catalog
 from unifier.triggers.store import list_firings
 from unifier.zones.status import zone_rows
@@ -29,7 +30,15 @@ pytestmark = pytest.mark.skipif(missing_requirements() is not None,
                                 reason=missing_requirements() or "")
 
 PORT = 8765
-CRONTAB = "# unifier: name=up\n0 3 * * * true\n# unifier: name=down\n0 4 * * * sleep 0.3\n"
+CRONTAB = ("# unifier: name=up\n0 3 * * * true\n# unifier: name=down\n0 4 * * * sleep 0.3\n"
+           "# unifier: name=extract\n0 5 * * * true\n# unifier: name=report\n0 6 * * * true\n")
+NETWORK_ROOT = """\
+variable "extract_run" { type = string }
+resource "null_resource" "network" {
+  triggers = { extract_run = var.extract_run }
+  provisioner "local-exec" { command = "sleep 2; echo network for ${var.extract_run}" }
+}
+"""
 CONFIG = """\
 apiVersion: unifier/v1
 kind: Instance
@@ -47,6 +56,30 @@ spec:
   when: {{any: [{{job: cron://plant/up}}]}}
   then: [{{job: cron://plant/down}}]
   storm_guard: {{max_firings: 100000}}
+---
+apiVersion: unifier/v1
+kind: Instance
+metadata: {{name: infra}}
+spec:
+  adapter: terraform
+  poll_interval: 0.5
+  config: {{roots: [{infra}/network], default_action: apply}}
+---
+apiVersion: unifier/v1
+kind: Trigger
+metadata: {{name: network-after-extract}}
+spec:
+  when: {{any: [{{job: cron://plant/extract}}]}}
+  then:
+    - job: terraform://infra/network
+      params: {{extract_run: "{{{{ upstream['cron://plant/extract'].run_id }}}}"}}
+---
+apiVersion: unifier/v1
+kind: Trigger
+metadata: {{name: report-after-network}}
+spec:
+  when: {{any: [{{job: terraform://infra/network}}]}}
+  then: [{{job: cron://plant/report}}]
 """
 
 
@@ -123,10 +156,16 @@ def plant(tmp_path_factory) -> Iterator[Plant]:
     work = tmp_path_factory.mktemp("zone")
     (work / "crontab").write_text(CRONTAB)
     spool = work / "zone-spool"
-    (work / "unifier.yaml").write_text(CONFIG.format(crontab=work / "crontab", spool=spool))
-    base = {k: v for k, v in os.environ.items() if not k.startswith("UNIFIER_")}
+    (work / "infra" / "network").mkdir(parents=True)
+    (work / "infra" / "network" / "main.tf").write_text(NETWORK_ROOT)
+    (work / "unifier.yaml").write_text(CONFIG.format(crontab=work / "crontab", spool=spool, infra=work / "infra"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("UNIFIER_", "TF_"))}
+    (work / "empty-home").mkdir()
+    mirror = build_null_provider_mirror(work / "tf-mirror")
     cp_env = {**base, "UNIFIER_HOME": str(work / "cp-home"), "UNIFIER_ZONE_ANSWER_WAIT_SECONDS": "3",
-              "UNIFIER_ZONE_LEASE_SECONDS": "5"}
+              "UNIFIER_ZONE_LEASE_SECONDS": "5", "HOME": str(work / "empty-home"),
+              "UNIFIER_TERRAFORM_BINARY": str(bundled_test_binary()),
+              "TF_CLI_CONFIG_FILE": str(write_cli_config(work / "terraformrc", mirror))}
     zone_env = {**base, "UNIFIER_HOME": str(work / "zone-home")}
     subprocess.run([sys.executable, "-m", "unifier", "apply", "-f", str(work / "unifier.yaml")],
                    env=cp_env, check=True, capture_output=True)
@@ -141,7 +180,7 @@ def plant(tmp_path_factory) -> Iterator[Plant]:
                           "--listen", f"{net.cp_address}:{PORT}"),
                 env=cp_env, stdout=log, stderr=log)
         plant.start_agent()
-        wait_for(lambda: len(catalog.list_jobs("plant")) == 2, "the agent to report the zone's jobs",
+        wait_for(lambda: len(catalog.list_jobs("plant")) == 4, "the agent to report the zone's jobs",
                  logs=plant.logs)
         yield plant
     finally:
@@ -223,6 +262,37 @@ def test_runs_observed_while_cut_off_all_reach_the_catalog_and_each_fires_once(p
     events = [e for _id, e in plant.catalog.list_events(job="cron://plant/up", limit=100_000)
               if e.run_id in up_ids and e.state.value == "succeeded"]
     assert len(events) == 5  # each run's end recorded once, none doubled by resending
+
+
+def test_a_chain_crosses_the_boundary_twice_and_survives_a_cut_in_its_middle(plant):
+    """zone cron job -> control-plane Terraform root -> zone cron job; the link goes down
+    while the Terraform apply runs and comes back after it ended."""
+    plant.run_cron_job("cron://plant/extract")
+    extract = wait_for(lambda: plant.starts("cron://plant/extract"), "extract to run")[0]
+    apply_run = wait_for(lambda: [r for r in plant.catalog_runs("terraform://infra/network")
+                                  if r.parameters.get("extract_run") == extract["run_id"]],
+                         "the Terraform apply to start on the control plane", logs=plant.logs)[0]
+    plant.net.cut()
+    try:
+        wait_for(lambda: any(r.state.terminal for r in plant.catalog_runs("terraform://infra/network")
+                             if r.run_id == apply_run.run_id), "the apply to end while cut off",
+                 logs=plant.logs)
+        time.sleep(4)  # the firing for report is decided; the zone cannot be reached
+        assert plant.starts("cron://plant/report") == []
+        waiting = list_firings(plant.catalog, "report-after-network")
+        assert [f.status for f in waiting] == ["pending"]
+        assert zone_rows(plant.catalog, lease_seconds=5)[0].backlog >= 1  # shown as waiting
+    finally:
+        plant.net.restore()
+    wait_for(lambda: plant.starts("cron://plant/report"), "report to run after the link is back",
+             timeout=90, logs=plant.logs)
+    wait_for(lambda: [f.status for f in list_firings(plant.catalog, "report-after-network")] == ["issued"],
+             "the report firing to be issued", logs=plant.logs)
+    time.sleep(2)
+    assert len(plant.starts("cron://plant/report")) == 1
+    assert len(plant.starts("cron://plant/extract")) == 1
+    applies = [r for r in plant.catalog_runs("terraform://infra/network") if r.cause.trigger]
+    assert len(applies) == 1 and applies[0].state.value == "succeeded"
 
 
 def test_an_agent_killed_mid_trigger_and_restarted_does_not_double_the_run(plant):
