@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(missing_requirements() is not None,
                                 reason=missing_requirements() or "")
 
 PORT = 8765
-CRONTAB = ("# unifier: name=up\n0 3 * * * true\n# unifier: name=down\n0 4 * * * sleep 0.3\n"
+CRONTAB = ("# unifier: name=up\n0 3 * * * true\n# unifier: name=down\n0 4 * * * sleep 0.3; echo down-done\n"
            "# unifier: name=extract\n0 5 * * * true\n# unifier: name=report\n0 6 * * * true\n")
 NETWORK_ROOT = """\
 variable "extract_run" { type = string }
@@ -232,6 +232,11 @@ def test_a_trigger_for_a_zone_job_crosses_the_link_and_runs_once(plant):
                             if r.run_id == run_id and r.state.terminal], "the downstream run to end")[0]
     assert (run.cause.trigger, run.cause.firing_id) == ("down-after-up", firing.id)
     assert run.state.value == "succeeded"
+    # its log lives in the zone: `unifier logs` on the control plane's side asks the agent
+    logs = subprocess.run([sys.executable, "-m", "unifier", "logs", "cron://plant/down", run_id],
+                          env=plant.cp_env, capture_output=True, text=True)
+    assert logs.returncode == 0, logs.stderr
+    assert "down-done" in logs.stdout
 
 
 def test_runs_observed_while_cut_off_all_reach_the_catalog_and_each_fires_once(plant):
