@@ -5,18 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The Debian cron daemon, for the test that runs wrapped crontab lines under real cron
-# (skipped, saying why, where it cannot be installed).
-if ! command -v cron >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cron; } \
-    >/tmp/unifier-apt-cron.log 2>&1 || echo "note: could not install cron (see /tmp/unifier-apt-cron.log)" >&2
-fi
-# Debian's chromium, for the dashboard tests in a real browser (Playwright drives it; it
-# never downloads a browser). Skipped, saying why, where it cannot be installed.
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing chromium for the browser tests (log: /tmp/unifier-apt-chromium.log)..." >&2
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
-    >/tmp/unifier-apt-chromium.log 2>&1 || echo "note: could not install chromium (see /tmp/unifier-apt-chromium.log)" >&2
+# Debian packages the tests drive for real, installed where missing (as root with apt-get;
+# elsewhere the tests that need one skip, saying why):
+#   cron      the daemon that runs wrapped crontab lines;
+#   chromium  the dashboard tests' browser (Playwright drives it; it never downloads one);
+#   nftables  the firewall inside the zone tests' network namespaces.
+missing=()
+command -v cron >/dev/null 2>&1 || missing+=(cron)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing ${missing[*]} for the tests (log: /tmp/unifier-apt.log)..." >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+    >/tmp/unifier-apt.log 2>&1 || echo "note: could not install ${missing[*]} (see /tmp/unifier-apt.log)" >&2
 fi
 trap 'bash tests/airflow/server.sh stop >/dev/null 2>&1 || true' EXIT
 if [ -f tests/airflow/server.sh ]; then

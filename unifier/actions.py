@@ -12,8 +12,8 @@ import uuid
 from typing import Any
 
 from unifier.catalog import Catalog
-from unifier.instances import build_adapter
 from unifier.model import Cause, CauseKind, JobRef, Run, utcnow
+from unifier.zones.dispatch import adapter_for  # zones: in process, or queued for the zone agent
 
 
 def new_manual_firing_id() -> str:
@@ -29,7 +29,7 @@ async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
     cause = cause or Cause(kind=CauseKind.MANUAL, firing_id=firing_id)
     if cause.firing_id is None:
         cause = cause.model_copy(update={"firing_id": firing_id})
-    adapter = build_adapter(stored)
+    adapter = adapter_for(catalog, stored)
     try:
         run = await adapter.trigger(ref.native_id, params, firing_id, fired_at=utcnow())
     finally:
@@ -45,7 +45,7 @@ async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = No
                        interval: float = 1.0) -> Run:
     """Poll the tool until the run is terminal, recording each observation."""
     ref = JobRef.parse(run.job)
-    adapter = build_adapter(catalog.get_instance(ref.instance))
+    adapter = adapter_for(catalog, catalog.get_instance(ref.instance))
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while not run.state.terminal:
@@ -61,7 +61,7 @@ async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = No
 
 async def cancel_run(catalog: Catalog, uri: str, run_id: str) -> None:
     ref = JobRef.parse(uri)
-    adapter = build_adapter(catalog.get_instance(ref.instance))
+    adapter = adapter_for(catalog, catalog.get_instance(ref.instance))
     try:
         await adapter.cancel(ref.native_id, run_id)
         catalog.record_runs([await adapter.status(ref.native_id, run_id)])
@@ -72,7 +72,7 @@ async def cancel_run(catalog: Catalog, uri: str, run_id: str) -> None:
 
 async def run_logs(catalog: Catalog, uri: str, run_id: str) -> str:
     ref = JobRef.parse(uri)
-    adapter = build_adapter(catalog.get_instance(ref.instance))
+    adapter = adapter_for(catalog, catalog.get_instance(ref.instance))
     try:
         return await adapter.logs(ref.native_id, run_id)
     finally:

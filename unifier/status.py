@@ -49,6 +49,7 @@ class InstanceRow(BaseModel):
     healthy: bool
     error: str | None
     source: str | None
+    zone: str | None = None  # served by this zone's agent (see `unifier zones`)
 
 
 def instance_rows(catalog: Catalog, *, scope: Sequence[str] | None = None) -> list[InstanceRow]:
@@ -62,6 +63,7 @@ def instance_rows(catalog: Catalog, *, scope: Sequence[str] | None = None) -> li
             last_sync_at=state.last_sync_at, last_observed_at=state.last_observed_at,
             healthy=state.last_error is None and health.get("ok", True),
             error=state.last_error or (health.get("message") or None), source=stored.source,
+            zone=stored.spec.get("zone"),
         ))
     return rows
 

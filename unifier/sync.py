@@ -70,6 +70,7 @@ class SyncReport:
     events: list[RunEvent] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
+    zone: str | None = None  # served by this zone's agent: not synced here
 
 
 async def sync_instance(catalog: Catalog, name: str, *, discover: bool | None = None,
@@ -81,6 +82,9 @@ async def sync_instance(catalog: Catalog, name: str, *, discover: bool | None = 
     own_adapter = adapter is None
     try:
         stored = catalog.get_instance(name)
+        if stored.spec.get("zone"):  # zones: its agent syncs it and pushes what it saw
+            report.zone = stored.spec["zone"]
+            return report
         state = catalog.get_sync_state(name)
         if adapter is None and pool is not None:
             adapter, own_adapter = pool.get(stored), False

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from unifier.api import apidocs, details, hooks, views
+from unifier.api import agent, apidocs, details, hooks, views
 from unifier.api.deps import WakeFn
 from unifier.catalog import Catalog
 from unifier.errors import NotFound, UnifierError
@@ -30,6 +30,7 @@ def create_app(catalog_factory: Callable[[], Catalog], *, wake: WakeFn | None = 
     app.include_router(views.router)
     mount_mcp(app, catalog_factory)  # MCP for AI agents at /mcp (streamable HTTP)
     app.include_router(apidocs.router)
+    app.include_router(agent.router)  # zone agents and /api/zones
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:

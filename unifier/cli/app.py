@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "unifier.cli.run_cmds",
     "unifier.cli.graph_cmds",
     "unifier.cli.mcp_cmds",
+    "unifier.cli.zone_cmds",
 )
 
 

@@ -139,8 +139,8 @@ def instances(output: OutputOption = Format.table) -> None:
     if output == Format.json:
         print_json(rows)
         return
-    table(["NAME", "ADAPTER", "LAST SYNC", "HEALTH"],
-          [(r.name, r.adapter, when(r.last_sync_at),
+    table(["NAME", "ADAPTER", "ZONE", "LAST SYNC", "HEALTH"],
+          [(r.name, r.adapter, r.zone, when(r.last_sync_at),
             "[green]ok[/]" if r.healthy else f"[red]{r.error}[/]") for r in rows])
 
 

@@ -49,6 +49,11 @@ class InstanceSpec(BaseModel):
                                         description="how often jobs are re-discovered")
     webhook_secret: SecretRef | None = Field(
         default=None, description="bearer token a tool must send to POST /hooks/NAME")
+    zone: str | None = Field(
+        default=None, pattern=NAME_RE.pattern, max_length=63,
+        description="the network zone the tool lives in: its agent (`unifier agent --zone`) "
+                    "serves this instance, the control plane never connects to it; "
+                    "unset: the control plane serves it itself")
 
 
 class Document(BaseModel):

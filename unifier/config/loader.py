@@ -126,7 +126,9 @@ def _validate_document(document: YamlDocument, problems: list[Problem]) -> Loade
     settings = None
     if isinstance(model, InstanceDocument):
         settings = _validate_settings(model, document, problems)
-    for loc, reason in secrets.unresolvable(data):
+    # a zoned instance's secrets resolve in its agent's environment, never here
+    zoned = isinstance(model, InstanceDocument) and model.spec.zone is not None
+    for loc, reason in [] if zoned else secrets.unresolvable(data):
         problems.append(Problem(where, document.line_of(loc), f"{_dotted(loc)}: {reason}"))
     if model is None or len(problems) > before:
         return None
@@ -147,7 +149,8 @@ def _validate_settings(model: InstanceDocument, document: YamlDocument, problems
     # optional deeper checks an adapter offers (e.g. the crontab files a cron instance
     # names): (file, line, reason) in another file, or (field path, None, reason) here
     check = getattr(settings, "config_problems", None)
-    if callable(check):
+    # a zoned instance's files live in its zone, out of this machine's sight
+    if callable(check) and model.spec.zone is None:
         for where, line, reason in check():
             if isinstance(where, str):
                 problems.append(Problem(where, line or 0, reason))

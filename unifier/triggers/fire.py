@@ -23,12 +23,12 @@ from datetime import datetime
 
 from unifier.catalog import Catalog
 from unifier.errors import JobBusy, NotFound, SecretError, ToolUnavailable, UnifierError
-from unifier.instances import build_adapter
 from unifier.model import Cause, CauseKind, JobRef
 from unifier.triggers import ledger
 from unifier.triggers.faults import fault_point
 from unifier.triggers.render import RenderError, render_params, upstream_context
 from unifier.triggers.store import Firing, get_trigger
+from unifier.zones.dispatch import adapter_for  # zones: in process, or queued for the zone agent
 
 log = logging.getLogger("unifier.triggers")
 
@@ -82,7 +82,7 @@ async def issue(catalog: Catalog, firing: Firing, report: FireReport) -> None:
             continue
         try:
             ref = JobRef.parse(action.job)
-            adapter = build_adapter(catalog.get_instance(ref.instance))
+            adapter = adapter_for(catalog, catalog.get_instance(ref.instance))
             try:
                 run = await adapter.trigger(ref.native_id, action.params or {}, action.firing_id,
                                             fired_at=firing.created_at)
