@@ -2,18 +2,27 @@
 
 Every action is audited. A manual trigger gets a fresh firing id; unifier's
 triggers pass the firing id from their ledger, so a retry starts nothing new.
+
+Catalog calls run in a worker thread (``asyncio.to_thread``), never on the event loop:
+the control loop calls :func:`trigger_job` for every firing while the same loop serves
+the API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from unifier.catalog import Catalog
 from unifier.instances import build_adapter
 from unifier.model import Cause, CauseKind, JobRef, Run, utcnow
+from unifier.triggers.faults import fault_point
+
+log = logging.getLogger(__name__)
 
 
 def new_manual_firing_id() -> str:
@@ -21,59 +30,68 @@ def new_manual_firing_id() -> str:
 
 
 async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
-                      firing_id: str | None = None, cause: Cause | None = None) -> Run:
-    """Start a run of ``uri`` through its adapter and record it in the catalog."""
+                      firing_id: str | None = None, cause: Cause | None = None,
+                      fired_at: datetime | None = None) -> Run:
+    """Start a run of ``uri`` through its adapter and record it in the catalog.
+
+    The one way unifier starts a run, by hand or for a trigger's firing
+    (:mod:`unifier.triggers.fire` passes the ledger's ``firing_id`` and ``fired_at``, so a
+    repeated call adopts the run the first one started). The kill point
+    ``after-downstream-call`` sits between the tool's answer and the catalog write."""
     ref = JobRef.parse(uri)
-    stored = catalog.get_instance(ref.instance)
+    stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
     firing_id = firing_id or new_manual_firing_id()
     cause = cause or Cause(kind=CauseKind.MANUAL, firing_id=firing_id)
     if cause.firing_id is None:
         cause = cause.model_copy(update={"firing_id": firing_id})
-    adapter = build_adapter(stored)
-    try:
-        run = await adapter.trigger(ref.native_id, params, firing_id, fired_at=utcnow())
-    finally:
-        await adapter.close()
+    async with build_adapter(stored) as adapter:
+        run = await adapter.trigger(ref.native_id, params, firing_id, fired_at=fired_at or utcnow())
+    fault_point("after-downstream-call")
     run = run.model_copy(update={"cause": cause, "parameters": run.parameters or params})
-    catalog.record_runs([run])
-    catalog.audit("trigger", uri, {"run_id": run.run_id, "firing_id": firing_id,
-                                   "params": sorted(params), "cause": cause.kind.value})
+    await asyncio.to_thread(_record_started, catalog, run, params, firing_id, cause)
     return run
 
 
-async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = None,
+def _record_started(catalog: Catalog, run: Run, params: dict[str, Any], firing_id: str,
+                    cause: Cause) -> None:
+    catalog.record_runs([run])
+    detail: dict[str, Any] = {"run_id": run.run_id, "firing_id": firing_id, "params": sorted(params),
+                              "cause": cause.kind.value}
+    if cause.trigger:
+        detail["trigger"] = cause.trigger
+    catalog.audit("trigger", run.job, detail, actor=cause.actor)
+
+
+async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = None,  # noqa: ASYNC109
                        interval: float = 1.0) -> Run:
-    """Poll the tool until the run is terminal, recording each observation."""
+    """Poll the tool until the run is terminal, recording each observation. After
+    ``timeout`` seconds it returns the run as last seen (it is not an error: the CLI
+    shows the state and decides)."""
     ref = JobRef.parse(run.job)
-    adapter = build_adapter(catalog.get_instance(ref.instance))
+    stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
     deadline = None if timeout is None else time.monotonic() + timeout
-    try:
+    async with build_adapter(stored) as adapter:
         while not run.state.terminal:
             if deadline is not None and time.monotonic() > deadline:
                 break
             await asyncio.sleep(interval)
             run = await adapter.status(ref.native_id, run.run_id)
-            catalog.record_runs([run])
-    finally:
-        await adapter.close()
-    return catalog.get_run(run.job, run.run_id)
+            await asyncio.to_thread(catalog.record_runs, [run])
+    return await asyncio.to_thread(catalog.get_run, run.job, run.run_id)
 
 
 async def cancel_run(catalog: Catalog, uri: str, run_id: str) -> None:
     ref = JobRef.parse(uri)
-    adapter = build_adapter(catalog.get_instance(ref.instance))
-    try:
+    stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
+    async with build_adapter(stored) as adapter:
         await adapter.cancel(ref.native_id, run_id)
-        catalog.record_runs([await adapter.status(ref.native_id, run_id)])
-    finally:
-        await adapter.close()
-    catalog.audit("cancel", uri, {"run_id": run_id})
+        run = await adapter.status(ref.native_id, run_id)
+    await asyncio.to_thread(catalog.record_runs, [run])
+    await asyncio.to_thread(catalog.audit, "cancel", uri, {"run_id": run_id})
 
 
 async def run_logs(catalog: Catalog, uri: str, run_id: str) -> str:
     ref = JobRef.parse(uri)
-    adapter = build_adapter(catalog.get_instance(ref.instance))
-    try:
+    stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
+    async with build_adapter(stored) as adapter:
         return await adapter.logs(ref.native_id, run_id)
-    finally:
-        await adapter.close()

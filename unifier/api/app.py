@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from unifier.api import hooks, views
+from unifier.api import hooks, leader, views
 from unifier.api.deps import WakeFn
 from unifier.catalog import Catalog
 from unifier.errors import NotFound, UnifierError
@@ -25,6 +25,7 @@ def create_app(catalog_factory: Callable[[], Catalog], *, wake: WakeFn | None = 
     app.state.wake = wake or _ignore
     app.include_router(hooks.router)
     app.include_router(views.router)
+    app.include_router(leader.router)
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:

@@ -49,6 +49,9 @@ class InstanceSpec(BaseModel):
                                         description="how often jobs are re-discovered")
     webhook_secret: SecretRef | None = Field(
         default=None, description="bearer token a tool must send to POST /hooks/NAME")
+    max_concurrent_firings: int = Field(
+        default=4, ge=1, le=1000,
+        description="firings the control loop issues to this instance at once; more wait their turn")
 
 
 class Document(BaseModel):

@@ -1,36 +1,44 @@
-"""Fire: issue the ledger's pending firings through the downstream adapters.
+"""Fire: issue the ledger's pending firings through the downstream adapters, concurrently.
 
 For each due pending firing: count the attempt, render the parameters once (a render
 error fails the firing, recorded, nothing started), then for each action not yet
-issued ask the downstream adapter to trigger with the action's deterministic firing id,
-record the run in the catalog with its cause (this trigger, this firing, the upstream
-runs), and note the run in the ledger. A crash anywhere re-issues the same ids on the
-next attempt, and the adapter returns the run it already started.
+issued start the run through :func:`unifier.actions.trigger_job` with the action's
+deterministic firing id (it records the run with its cause: this trigger, this firing,
+the upstream runs), and note the run in the ledger. A crash anywhere re-issues the same
+ids on the next attempt, and the adapter returns the run it already started. The kill
+points of :mod:`unifier.triggers.faults` sit in that one path: ``after-downstream-call``
+in ``trigger_job``, ``before-ledger-record`` here.
 
 A tool that is down (:class:`~unifier.errors.ToolUnavailable`, or a busy job) leaves
 the firing pending with a backoff; a tool that refuses for good (no such job, bad
 parameters) fails that action, and the firing once nothing is left to try.
 
-This is :func:`unifier.actions.trigger_job` unrolled, so that the fault-injection kill
-points (:mod:`unifier.triggers.faults`) can sit between the adapter call and each write.
+Concurrency: :class:`Firer` issues each due firing in its own task, and a call to a
+downstream tool waits for one of that instance's slots (``spec.max_concurrent_firings``),
+so a slow tool (a Jenkins queue wait) delays only its own firings. Catalog work runs in
+worker threads. Ledger writes pass the leader's fence (:mod:`unifier.leader`): a deposed
+leader's firing stops at its next write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from unifier.catalog import Catalog
+from unifier.actions import trigger_job
+from unifier.catalog import Catalog, StoredInstance
 from unifier.errors import JobBusy, NotFound, SecretError, ToolUnavailable, UnifierError
-from unifier.instances import build_adapter
+from unifier.instances import instance_spec
+from unifier.leader import Deposed, Fence
 from unifier.model import Cause, CauseKind, JobRef
 from unifier.triggers import ledger
 from unifier.triggers.faults import fault_point
 from unifier.triggers.render import RenderError, render_params, upstream_context
-from unifier.triggers.store import Firing, get_trigger
+from unifier.triggers.store import Firing, StoredTrigger, get_trigger
 
-log = logging.getLogger("unifier.triggers")
+log = logging.getLogger(__name__)
 
 # worth another try later: the tool may come back, the lock may be released
 RETRYABLE = (ToolUnavailable, JobBusy, SecretError, OSError, TimeoutError)
@@ -44,79 +52,149 @@ class FireReport:
 
 
 async def fire_pending(catalog: Catalog, *, now: datetime | None = None) -> FireReport:
-    report = FireReport()
-    for firing in ledger.due_firings(catalog, now):
-        await issue(catalog, firing, report)
-    return report
+    """Issue every due firing and wait until each is done (one-shot use and tests)."""
+    return await Firer(catalog).fire_due(now=now)
 
 
-async def issue(catalog: Catalog, firing: Firing, report: FireReport) -> None:
-    attempts = ledger.begin_attempt(catalog, firing.id)
-    try:
-        trigger = get_trigger(catalog, firing.trigger)
-    except NotFound:
-        ledger.fail_firing(catalog, firing.id, f"trigger {firing.trigger} was deleted before it fired")
-        report.failed[firing.id] = "trigger deleted"
-        return
-    if any(a.params is None for a in firing.actions):
+class Firer:
+    """The firings in flight, and each downstream instance's slots. ``fence`` is the
+    leader's (``None``: a single process that leads by construction)."""
+
+    def __init__(self, catalog: Catalog, *, fence: Fence | None = None):
+        self.catalog = catalog
+        self.fence = fence
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}  # instance -> (limit, slots)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def start_due(self, report: FireReport, *, now: datetime | None = None) -> list[asyncio.Task[None]]:
+        """Start a task for each due firing not already in flight; returns the new tasks."""
+        due = await asyncio.to_thread(ledger.due_firings, self.catalog, now)
+        started = []
+        for firing in due:
+            if firing.id in self._in_flight:
+                continue
+            task = asyncio.create_task(self._issue_logged(firing, report), name=f"firing {firing.id}")
+            self._in_flight[firing.id] = task
+            task.add_done_callback(self._forget)
+            started.append(task)
+        return started
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._in_flight = {fid: t for fid, t in self._in_flight.items() if t is not task}
+
+    async def fire_due(self, *, now: datetime | None = None) -> FireReport:
+        report = FireReport()
+        started = await self.start_due(report, now=now)
+        if started:
+            await asyncio.wait(started)
+        return report
+
+    async def drain(self, grace: float | None = None) -> None:
+        """Wait for the firings in flight; cancel what is left after ``grace`` seconds (a
+        cancelled firing stays pending in the ledger and is re-issued, idempotently)."""
+        tasks = list(self._in_flight.values())
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        if pending:
+            log.warning("cancelling %d firing(s) still in flight; they stay pending", len(pending))
+            self.cancel_all()
+            await asyncio.wait(pending)
+
+    def cancel_all(self) -> None:
+        for task in self._in_flight.values():
+            task.cancel()
+
+    def _slots_of(self, stored: StoredInstance) -> asyncio.Semaphore:
+        limit = instance_spec(stored).max_concurrent_firings
+        have = self._slots.get(stored.instance.name)
+        if have is None or have[0] != limit:  # first use, or the spec changed
+            have = (limit, asyncio.Semaphore(limit))
+            self._slots[stored.instance.name] = have
+        return have[1]
+
+    async def _issue_logged(self, firing: Firing, report: FireReport) -> None:
         try:
-            params = render_params(
-                trigger.spec.then, trigger=trigger.name, firing_id=firing.id,
-                fired_at=firing.created_at, upstream=upstream_context(catalog, firing.upstream_runs))
+            await self.issue(firing, report)
+        except Deposed as exc:
+            log.warning("firing %s of %s stopped: %s", firing.id, firing.trigger, exc)
+        except Exception:  # the catalog unreachable, a bug: the firing stays pending
+            log.exception("firing %s of %s interrupted; it stays pending", firing.id, firing.trigger)
+
+    async def issue(self, firing: Firing, report: FireReport) -> None:
+        catalog, fence = self.catalog, self.fence
+        attempts = await asyncio.to_thread(ledger.begin_attempt, catalog, firing.id, fence)
+        try:
+            trigger = await asyncio.to_thread(get_trigger, catalog, firing.trigger)
+        except NotFound:
+            await asyncio.to_thread(ledger.fail_firing, catalog, firing.id,
+                                    f"trigger {firing.trigger} was deleted before it fired", fence)
+            report.failed[firing.id] = "trigger deleted"
+            return
+        if any(a.params is None for a in firing.actions) and not await self._render(trigger, firing, report):
+            return
+        cause = Cause(kind=CauseKind.TRIGGER, actor="unifier", trigger=firing.trigger,
+                      firing_id=firing.id, upstream_runs=firing.upstream_runs)
+        done = True
+        for index, action in enumerate(firing.actions):
+            if action.run_id or (action.error or "").startswith("refused: "):
+                continue
+            try:
+                ref = JobRef.parse(action.job)
+                stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
+                async with self._slots_of(stored):
+                    run = await trigger_job(catalog, action.job, action.params or {},
+                                            firing_id=action.firing_id, cause=cause, fired_at=firing.created_at)
+                fault_point("before-ledger-record")
+                await asyncio.to_thread(ledger.record_action, catalog, firing.id, index, run.key, cause, fence)
+                log.info("trigger %s started %s run %s (firing %s)", firing.trigger, action.job,
+                         run.run_id, firing.id, extra={"firing": firing.id, "job": action.job, "run": run.run_id})
+            except Deposed:
+                raise
+            except RETRYABLE as exc:
+                done = False
+                await asyncio.to_thread(ledger.action_failed, catalog, firing.id, index, str(exc),
+                                        retry=True, fence=fence)
+                report.retrying[firing.id] = str(exc)
+                log.warning("firing %s of %s: %s unavailable, retrying in %s: %s", firing.id,
+                            firing.trigger, action.job, ledger.backoff(attempts), exc)
+                break
+            except (UnifierError, ValueError) as exc:
+                await asyncio.to_thread(ledger.action_failed, catalog, firing.id, index, str(exc),
+                                        retry=False, fence=fence)
+                report.failed[firing.id] = str(exc)
+                log.error("firing %s of %s: %s refused: %s", firing.id, firing.trigger, action.job, exc)
+            except Exception as exc:  # an adapter bug: keep the firing, try again later
+                done = False
+                message = f"{type(exc).__name__}: {exc}"
+                await asyncio.to_thread(ledger.action_failed, catalog, firing.id, index, message,
+                                        retry=True, fence=fence)
+                report.retrying[firing.id] = message
+                log.exception("firing %s of %s: unexpected error from %s", firing.id, firing.trigger,
+                              action.job)
+                break
+        if done and firing.id not in report.failed:
+            report.issued.append(firing.id)
+
+    async def _render(self, trigger: StoredTrigger, firing: Firing, report: FireReport) -> bool:
+        """Render the parameters once and keep them in the ledger; False: the firing failed."""
+        try:
+            upstream = await asyncio.to_thread(upstream_context, self.catalog, firing.upstream_runs)
+            params = render_params(trigger.spec.then, trigger=trigger.name, firing_id=firing.id,
+                                   fired_at=firing.created_at, upstream=upstream)
         except RenderError as exc:
-            ledger.fail_firing(catalog, firing.id, str(exc))
+            await asyncio.to_thread(ledger.fail_firing, self.catalog, firing.id, str(exc), self.fence)
             report.failed[firing.id] = str(exc)
             log.error("firing %s of %s failed: %s", firing.id, trigger.name, exc)
-            return
+            return False
         if len(params) != len(firing.actions):  # the spec changed under a pending firing
             params = (params + [{}] * len(firing.actions))[: len(firing.actions)]
-        ledger.set_params(catalog, firing.id, params)
-        for action, rendered in zip(firing.actions, params):
+        await asyncio.to_thread(ledger.set_params, self.catalog, firing.id, params, self.fence)
+        for action, rendered in zip(firing.actions, params, strict=True):
             if action.params is None:
                 action.params = rendered
-    cause = Cause(kind=CauseKind.TRIGGER, actor="unifier", trigger=firing.trigger,
-                  firing_id=firing.id, upstream_runs=firing.upstream_runs)
-    done = True
-    for index, action in enumerate(firing.actions):
-        if action.run_id or (action.error or "").startswith("refused: "):
-            continue
-        try:
-            ref = JobRef.parse(action.job)
-            adapter = build_adapter(catalog.get_instance(ref.instance))
-            try:
-                run = await adapter.trigger(ref.native_id, action.params or {}, action.firing_id,
-                                            fired_at=firing.created_at)
-            finally:
-                await adapter.close()
-            fault_point("after-downstream-call")
-            run = run.model_copy(update={"cause": cause, "parameters": run.parameters or action.params})
-            catalog.record_runs([run])
-            catalog.audit("trigger", action.job, {"run_id": run.run_id, "firing_id": action.firing_id,
-                                                  "trigger": firing.trigger, "cause": "trigger"},
-                          actor="unifier")
-            fault_point("before-ledger-record")
-            ledger.record_action(catalog, firing.id, index, run.key, cause)
-            log.info("trigger %s started %s run %s (firing %s)", firing.trigger, action.job,
-                     run.run_id, firing.id)
-        except RETRYABLE as exc:
-            done = False
-            ledger.action_failed(catalog, firing.id, index, str(exc), retry=True)
-            report.retrying[firing.id] = str(exc)
-            log.warning("firing %s of %s: %s unavailable, retrying in %s: %s", firing.id,
-                        firing.trigger, action.job, ledger.backoff(attempts), exc)
-            break
-        except (UnifierError, ValueError) as exc:
-            ledger.action_failed(catalog, firing.id, index, str(exc), retry=False)
-            report.failed[firing.id] = str(exc)
-            log.error("firing %s of %s: %s refused: %s", firing.id, firing.trigger, action.job, exc)
-        except Exception as exc:  # an adapter bug: keep the firing, try again later
-            done = False
-            message = f"{type(exc).__name__}: {exc}"
-            ledger.action_failed(catalog, firing.id, index, message, retry=True)
-            report.retrying[firing.id] = message
-            log.exception("firing %s of %s: unexpected error from %s", firing.id, firing.trigger,
-                          action.job)
-            break
-    if done and firing.id not in report.failed:
-        report.issued.append(firing.id)
-
+        return True

@@ -12,20 +12,26 @@ Life of a firing::
     pending --(every action's run recorded)--> issued
     pending --(render error, or the tool refuses for good)--> failed
     pending --(tool down)--> pending, retried at next_attempt_at (exponential backoff)
+
+Every write that moves a firing takes an optional ``fence`` (:class:`unifier.leader.Fence`):
+checked first, in the same transaction, so a deposed leader records nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from unifier.catalog import Catalog
 from unifier.catalog.tables import CursorRow, FiringRow, RunRow
+from unifier.errors import NotFound
+from unifier.leader import Fence
 from unifier.model import Cause, RunKey, utcnow
 from unifier.triggers.store import Firing, FiringAction, firing_from_row
 
@@ -78,7 +84,7 @@ def insert_firings(s: Session, rows: list[dict[str, Any]]) -> list[str]:
         have.update(s.scalars(select(FiringRow.id).where(FiringRow.id.in_(ids[start:start + 400]))))
     new = [r for r in rows if r["id"] not in have]
     if new:
-        s.connection().execute(FiringRow.__table__.insert(), new)
+        s.connection().execute(insert(FiringRow), new)
     return [r["id"] for r in new]
 
 
@@ -98,33 +104,50 @@ def next_due_at(catalog: Catalog) -> datetime | None:
                         .order_by(FiringRow.next_attempt_at).limit(1))
 
 
-def begin_attempt(catalog: Catalog, fid: str) -> int:
+def _firing(s: Session, fid: str) -> FiringRow:
+    row = _firing(s, fid)
+    if row is None:
+        raise NotFound(f"no firing {fid!r} in the ledger")
+    return row
+
+
+@contextmanager
+def _fenced(catalog: Catalog, fence: Fence | None) -> Iterator[Session]:
     with catalog.session() as s:
-        row = s.get(FiringRow, fid)
+        if fence is not None:
+            fence.check(s)
+        yield s
+
+
+def begin_attempt(catalog: Catalog, fid: str, fence: Fence | None = None) -> int:
+    with _fenced(catalog, fence) as s:
+        row = _firing(s, fid)
         row.attempts += 1
         row.updated_at = utcnow()
         return row.attempts
 
 
-def set_params(catalog: Catalog, fid: str, params: list[dict[str, Any]]) -> None:
+def set_params(catalog: Catalog, fid: str, params: list[dict[str, Any]],
+               fence: Fence | None = None) -> None:
     """Keep the rendered parameters: every retry sends exactly what the first did."""
-    with catalog.session() as s:
-        row = s.get(FiringRow, fid)
+    with _fenced(catalog, fence) as s:
+        row = _firing(s, fid)
         actions = [dict(a) for a in row.actions]
-        for action, rendered in zip(actions, params):
+        for action, rendered in zip(actions, params, strict=False):
             if action.get("params") is None:
                 action["params"] = rendered
         row.actions, row.updated_at = actions, utcnow()
 
 
-def record_action(catalog: Catalog, fid: str, index: int, run: RunKey, cause: Cause) -> None:
+def record_action(catalog: Catalog, fid: str, index: int, run: RunKey, cause: Cause,
+                  fence: Fence | None = None) -> None:
     """The downstream run of ``then[index]`` exists: note it and make its cause ours.
 
     The cause is written to the run here too, because a sync may have stored the run
     first with only what the tool knows of it (no trigger name, no upstream runs)."""
     now = utcnow()
-    with catalog.session() as s:
-        row = s.get(FiringRow, fid)
+    with _fenced(catalog, fence) as s:
+        row = _firing(s, fid)
         actions = [dict(a) for a in row.actions]
         actions[index].update(run_id=run.run_id, error=None)
         row.actions, row.updated_at = actions, now
@@ -134,12 +157,13 @@ def record_action(catalog: Catalog, fid: str, index: int, run: RunKey, cause: Ca
                   .values(cause=cause.model_dump(mode="json")))
 
 
-def action_failed(catalog: Catalog, fid: str, index: int, error: str, *, retry: bool) -> None:
+def action_failed(catalog: Catalog, fid: str, index: int, error: str, *, retry: bool,
+                  fence: Fence | None = None) -> None:
     """An action could not be issued: retried later when the cause may pass (a tool that
     is down), else the firing fails once nothing is left to retry."""
     now = utcnow()
-    with catalog.session() as s:
-        row = s.get(FiringRow, fid)
+    with _fenced(catalog, fence) as s:
+        row = _firing(s, fid)
         actions = [dict(a) for a in row.actions]
         actions[index]["error"] = error if retry else f"refused: {error}"
         row.actions, row.updated_at, row.error = actions, now, error
@@ -149,9 +173,9 @@ def action_failed(catalog: Catalog, fid: str, index: int, error: str, *, retry: 
             row.status, row.next_attempt_at = "failed", None
 
 
-def fail_firing(catalog: Catalog, fid: str, error: str) -> None:
-    with catalog.session() as s:
-        row = s.get(FiringRow, fid)
+def fail_firing(catalog: Catalog, fid: str, error: str, fence: Fence | None = None) -> None:
+    with _fenced(catalog, fence) as s:
+        row = _firing(s, fid)
         row.status, row.error, row.next_attempt_at, row.updated_at = "failed", error, None, utcnow()
 
 
