@@ -105,7 +105,7 @@ def next_due_at(catalog: Catalog) -> datetime | None:
 
 
 def _firing(s: Session, fid: str) -> FiringRow:
-    row = _firing(s, fid)
+    row = s.get(FiringRow, fid)
     if row is None:
         raise NotFound(f"no firing {fid!r} in the ledger")
     return row
