@@ -20,6 +20,7 @@ from typing import Any
 from unifier.catalog import Catalog
 from unifier.instances import build_adapter
 from unifier.model import Cause, CauseKind, JobRef, Run, utcnow
+from unifier.sync import record_observed
 from unifier.triggers.faults import fault_point
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
 
 def _record_started(catalog: Catalog, run: Run, params: dict[str, Any], firing_id: str,
                     cause: Cause) -> None:
-    catalog.record_runs([run])
+    record_observed(catalog, [run])  # a sync may be storing the same new run right now
     detail: dict[str, Any] = {"run_id": run.run_id, "firing_id": firing_id, "params": sorted(params),
                               "cause": cause.kind.value}
     if cause.trigger:
@@ -76,7 +77,7 @@ async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = No
                 break
             await asyncio.sleep(interval)
             run = await adapter.status(ref.native_id, run.run_id)
-            await asyncio.to_thread(catalog.record_runs, [run])
+            await asyncio.to_thread(record_observed, catalog, [run])
     return await asyncio.to_thread(catalog.get_run, run.job, run.run_id)
 
 

@@ -17,13 +17,27 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import IntegrityError
+
 from unifier.adapter import Adapter
 from unifier.catalog import Catalog, StoredInstance
 from unifier.errors import UnifierError
 from unifier.instances import build_adapter, instance_spec
-from unifier.model import RunEvent, utcnow
+from unifier.model import Run, RunEvent, utcnow
 
 log = logging.getLogger(__name__)
+
+
+def record_observed(catalog: Catalog, runs: list[Run]) -> list[RunEvent]:
+    """``catalog.record_runs``, safe beside a concurrent writer: the control loop syncs
+    while its firings record the runs they started, so two may insert the same new run
+    at once. The loser's transaction fails on the unique key; the retry merges into the
+    row the winner wrote (the merge is idempotent)."""
+    try:
+        return catalog.record_runs(runs)
+    except IntegrityError:
+        log.debug("a run was inserted concurrently; merging again")
+        return catalog.record_runs(runs)
 
 
 class AdapterPool:
@@ -125,7 +139,7 @@ async def _sync(catalog: Catalog, stored: StoredInstance, adapter: Adapter, disc
     changes = await adapter.changes(state.watermark)
     report.runs_seen = len(changes.runs)
     report.requests = changes.requests
-    report.events = await asyncio.to_thread(catalog.record_runs, changes.runs)
+    report.events = await asyncio.to_thread(record_observed, catalog, changes.runs)
     health = await adapter.health()
     await asyncio.to_thread(catalog.update_sync_state, name, watermark=changes.watermark,
                             last_sync_at=utcnow(), last_observed_at=utcnow(), last_error=None,
