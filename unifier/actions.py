@@ -14,10 +14,11 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from unifier.catalog import Catalog
+from unifier.catalog import Catalog, StoredInstance
 from unifier.instances import build_adapter
 from unifier.model import Cause, CauseKind, JobRef, Run, utcnow
 from unifier.sync import record_observed
@@ -32,15 +33,19 @@ def new_manual_firing_id() -> str:
 
 async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
                       firing_id: str | None = None, cause: Cause | None = None,
-                      fired_at: datetime | None = None) -> Run:
+                      fired_at: datetime | None = None, stored: StoredInstance | None = None,
+                      then: Callable[[Run], None] | None = None) -> Run:
     """Start a run of ``uri`` through its adapter and record it in the catalog.
 
     The one way unifier starts a run, by hand or for a trigger's firing
     (:mod:`unifier.triggers.fire` passes the ledger's ``firing_id`` and ``fired_at``, so a
-    repeated call adopts the run the first one started). The kill point
-    ``after-downstream-call`` sits between the tool's answer and the catalog write."""
+    repeated call adopts the run the first one started, the instance it already read as
+    ``stored``, and ``then``: the ledger write that follows, run in the same worker thread
+    right after the run is recorded). The kill point ``after-downstream-call`` sits
+    between the tool's answer and the catalog write."""
     ref = JobRef.parse(uri)
-    stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
+    if stored is None:
+        stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
     firing_id = firing_id or new_manual_firing_id()
     cause = cause or Cause(kind=CauseKind.MANUAL, firing_id=firing_id)
     if cause.firing_id is None:
@@ -49,18 +54,20 @@ async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
         run = await adapter.trigger(ref.native_id, params, firing_id, fired_at=fired_at or utcnow())
     fault_point("after-downstream-call")
     run = run.model_copy(update={"cause": cause, "parameters": run.parameters or params})
-    await asyncio.to_thread(_record_started, catalog, run, params, firing_id, cause)
+    await asyncio.to_thread(_record_started, catalog, run, params, firing_id, cause, then)
     return run
 
 
 def _record_started(catalog: Catalog, run: Run, params: dict[str, Any], firing_id: str,
-                    cause: Cause) -> None:
+                    cause: Cause, then: Callable[[Run], None] | None) -> None:
     record_observed(catalog, [run])  # a sync may be storing the same new run right now
     detail: dict[str, Any] = {"run_id": run.run_id, "firing_id": firing_id, "params": sorted(params),
                               "cause": cause.kind.value}
     if cause.trigger:
         detail["trigger"] = cause.trigger
     catalog.audit("trigger", run.job, detail, actor=cause.actor)
+    if then is not None:
+        then(run)
 
 
 async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = None,  # noqa: ASYNC109

@@ -31,13 +31,19 @@ log = logging.getLogger(__name__)
 def record_observed(catalog: Catalog, runs: list[Run]) -> list[RunEvent]:
     """``catalog.record_runs``, safe beside a concurrent writer: the control loop syncs
     while its firings record the runs they started, so two may insert the same new run
-    at once. The loser's transaction fails on the unique key; the retry merges into the
-    row the winner wrote (the merge is idempotent)."""
+    at once. The loser's transaction fails on the unique key; it is then recorded run by
+    run, each retried once, merging into the row the winner wrote (the merge is idempotent)."""
     try:
         return catalog.record_runs(runs)
     except IntegrityError:
-        log.debug("a run was inserted concurrently; merging again")
-        return catalog.record_runs(runs)
+        log.debug("a run was inserted concurrently; recording %d run(s) one by one", len(runs))
+    events: list[RunEvent] = []
+    for run in runs:
+        try:
+            events += catalog.record_runs([run])
+        except IntegrityError:
+            events += catalog.record_runs([run])
+    return events
 
 
 class AdapterPool:

@@ -53,21 +53,21 @@ def test_a_deposed_leader_cannot_record_an_attempt_or_a_run(catalog_url):
     try:
         fid = pending_firing(first.catalog)
         assert first.try_acquire()
-        assert ledger.begin_attempt(first.catalog, fid, first) == 1
+        assert [f.attempts for f in ledger.claim_due(first.catalog, fence=first)] == [1]
         stale_epoch = first.epoch
         first.release()
         assert second.try_acquire()
         first.epoch = stale_epoch  # it wakes up not knowing
 
         with pytest.raises(Deposed):
-            ledger.begin_attempt(first.catalog, fid, first)
+            ledger.claim_due(first.catalog, fence=first)
         with pytest.raises(Deposed):
             ledger.record_action(first.catalog, fid, 0, RunKey(job="fake://down/b", run_id="x"),
                                  cause=_cause(fid), fence=first)
         [firing] = list_firings(second.catalog)
         assert (firing.status, firing.attempts, firing.downstream_runs) == ("pending", 1, [])
 
-        assert ledger.begin_attempt(second.catalog, fid, second) == 2  # the leader goes on
+        assert [f.attempts for f in ledger.claim_due(second.catalog, fence=second)] == [2]  # the leader goes on
     finally:
         for r in (first, second):
             r.release()
@@ -94,7 +94,7 @@ def test_a_leader_whose_session_dies_is_replaced_and_notices_at_its_next_heartbe
     first, second = replica(catalog_url, "first"), replica(catalog_url, "second")
     admin = create_engine(catalog_url, isolation_level="AUTOCOMMIT")
     try:
-        fid = pending_firing(first.catalog)
+        pending_firing(first.catalog)
         assert first.try_acquire()
         with admin.connect() as conn:
             ended = conn.execute(text(
@@ -103,7 +103,7 @@ def test_a_leader_whose_session_dies_is_replaced_and_notices_at_its_next_heartbe
         assert ended == [True]
         assert second.try_acquire()
         with pytest.raises(Deposed):
-            ledger.begin_attempt(first.catalog, fid, first)
+            ledger.claim_due(first.catalog, fence=first)
         assert first.renew() is False and not first.leading
         assert current_leader(second.catalog).holder == "second"
     finally:

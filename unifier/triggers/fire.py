@@ -26,13 +26,15 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from unifier.actions import trigger_job
 from unifier.catalog import Catalog, StoredInstance
 from unifier.errors import JobBusy, NotFound, SecretError, ToolUnavailable, UnifierError
 from unifier.instances import instance_spec
 from unifier.leader import Deposed, Fence
-from unifier.model import Cause, CauseKind, JobRef
+from unifier.model import Cause, CauseKind, JobRef, Run
 from unifier.triggers import ledger
 from unifier.triggers.faults import fault_point
 from unifier.triggers.render import RenderError, render_params, upstream_context
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 # worth another try later: the tool may come back, the lock may be released
 RETRYABLE = (ToolUnavailable, JobBusy, SecretError, OSError, TimeoutError)
+CLAIM_BATCH = 1000  # firings claimed (and rendered) per cycle, in a few transactions
 
 
 @dataclass
@@ -71,13 +74,13 @@ class Firer:
         return len(self._in_flight)
 
     async def start_due(self, report: FireReport, *, now: datetime | None = None) -> list[asyncio.Task[None]]:
-        """Start a task for each due firing not already in flight; returns the new tasks."""
-        due = await asyncio.to_thread(ledger.due_firings, self.catalog, now)
+        """Claim the due firings not already in flight and start a task for each;
+        returns the new tasks."""
+        in_flight = frozenset(self._in_flight)
+        ready = await asyncio.to_thread(self._prepare, report, now, in_flight)
         started = []
-        for firing in due:
-            if firing.id in self._in_flight:
-                continue
-            task = asyncio.create_task(self._issue_logged(firing, report), name=f"firing {firing.id}")
+        for firing, instances in ready:
+            task = asyncio.create_task(self._issue_logged(firing, instances, report), name=f"firing {firing.id}")
             self._in_flight[firing.id] = task
             task.add_done_callback(self._forget)
             started.append(task)
@@ -117,26 +120,71 @@ class Firer:
             self._slots[stored.instance.name] = have
         return have[1]
 
-    async def _issue_logged(self, firing: Firing, report: FireReport) -> None:
+    def _prepare(self, report: FireReport, now: datetime | None,
+                 in_flight: frozenset[str]) -> list[tuple[Firing, dict[str, StoredInstance]]]:
+        """In a worker thread, a few transactions for the whole batch: claim the due
+        firings (counting the attempt), render the parameters of those that have none yet
+        (kept in the ledger), and read the downstream instances."""
+        catalog, fence = self.catalog, self.fence
+        firings = ledger.claim_due(catalog, now=now, limit=CLAIM_BATCH, skip=in_flight, fence=fence)
+        if not firings:
+            return []
+        instances = {stored.instance.name: stored for stored in catalog.list_instances()}
+        triggers: dict[str, StoredTrigger | None] = {}
+        rendered: dict[str, list[dict[str, Any]]] = {}
+        ready = []
+        for firing in firings:
+            if firing.trigger not in triggers:
+                try:
+                    triggers[firing.trigger] = get_trigger(catalog, firing.trigger)
+                except NotFound:
+                    triggers[firing.trigger] = None
+            trigger = triggers[firing.trigger]
+            if trigger is None:
+                ledger.fail_firing(catalog, firing.id, f"trigger {firing.trigger} was deleted before it fired",
+                                   fence)
+                report.failed[firing.id] = "trigger deleted"
+                continue
+            if any(a.params is None for a in firing.actions):
+                params = self._render(trigger, firing, report)
+                if params is None:
+                    continue
+                rendered[firing.id] = params
+            ready.append((firing, instances))
+        if rendered:
+            ledger.set_params(catalog, rendered, fence)
+        return ready
+
+    def _render(self, trigger: StoredTrigger, firing: Firing, report: FireReport) -> list[dict[str, Any]] | None:
+        """The parameters of each action, now set on ``firing``; None: the firing failed."""
         try:
-            await self.issue(firing, report)
+            params = render_params(trigger.spec.then, trigger=trigger.name, firing_id=firing.id,
+                                   fired_at=firing.created_at,
+                                   upstream=upstream_context(self.catalog, firing.upstream_runs))
+        except RenderError as exc:
+            ledger.fail_firing(self.catalog, firing.id, str(exc), self.fence)
+            report.failed[firing.id] = str(exc)
+            log.error("firing %s of %s failed: %s", firing.id, trigger.name, exc)
+            return None
+        if len(params) != len(firing.actions):  # the spec changed under a pending firing
+            params = (params + [{}] * len(firing.actions))[: len(firing.actions)]
+        for action, rendered in zip(firing.actions, params, strict=True):
+            if action.params is None:
+                action.params = rendered
+        return params
+
+    async def _issue_logged(self, firing: Firing, instances: dict[str, StoredInstance],
+                            report: FireReport) -> None:
+        try:
+            await self.issue(firing, instances, report)
         except Deposed as exc:
             log.warning("firing %s of %s stopped: %s", firing.id, firing.trigger, exc)
         except Exception:  # the catalog unreachable, a bug: the firing stays pending
             log.exception("firing %s of %s interrupted; it stays pending", firing.id, firing.trigger)
 
-    async def issue(self, firing: Firing, report: FireReport) -> None:
+    async def issue(self, firing: Firing, instances: dict[str, StoredInstance], report: FireReport) -> None:
+        """Start each action of a claimed firing that has no run yet; record it in the ledger."""
         catalog, fence = self.catalog, self.fence
-        attempts = await asyncio.to_thread(ledger.begin_attempt, catalog, firing.id, fence)
-        try:
-            trigger = await asyncio.to_thread(get_trigger, catalog, firing.trigger)
-        except NotFound:
-            await asyncio.to_thread(ledger.fail_firing, catalog, firing.id,
-                                    f"trigger {firing.trigger} was deleted before it fired", fence)
-            report.failed[firing.id] = "trigger deleted"
-            return
-        if any(a.params is None for a in firing.actions) and not await self._render(trigger, firing, report):
-            return
         cause = Cause(kind=CauseKind.TRIGGER, actor="unifier", trigger=firing.trigger,
                       firing_id=firing.id, upstream_runs=firing.upstream_runs)
         done = True
@@ -145,12 +193,13 @@ class Firer:
                 continue
             try:
                 ref = JobRef.parse(action.job)
-                stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
+                stored = instances.get(ref.instance)
+                if stored is None:
+                    raise NotFound(f"no instance named {ref.instance!r} (see `unifier apply`)")
                 async with self._slots_of(stored):
                     run = await trigger_job(catalog, action.job, action.params or {},
-                                            firing_id=action.firing_id, cause=cause, fired_at=firing.created_at)
-                fault_point("before-ledger-record")
-                await asyncio.to_thread(ledger.record_action, catalog, firing.id, index, run.key, cause, fence)
+                                            firing_id=action.firing_id, cause=cause, fired_at=firing.created_at,
+                                            stored=stored, then=partial(self._recorded, firing, index, cause))
                 log.info("trigger %s started %s run %s (firing %s)", firing.trigger, action.job,
                          run.run_id, firing.id, extra={"firing": firing.id, "job": action.job, "run": run.run_id})
             except Deposed:
@@ -161,7 +210,7 @@ class Firer:
                                         retry=True, fence=fence)
                 report.retrying[firing.id] = str(exc)
                 log.warning("firing %s of %s: %s unavailable, retrying in %s: %s", firing.id,
-                            firing.trigger, action.job, ledger.backoff(attempts), exc)
+                            firing.trigger, action.job, ledger.backoff(firing.attempts), exc)
                 break
             except (UnifierError, ValueError) as exc:
                 await asyncio.to_thread(ledger.action_failed, catalog, firing.id, index, str(exc),
@@ -180,21 +229,7 @@ class Firer:
         if done and firing.id not in report.failed:
             report.issued.append(firing.id)
 
-    async def _render(self, trigger: StoredTrigger, firing: Firing, report: FireReport) -> bool:
-        """Render the parameters once and keep them in the ledger; False: the firing failed."""
-        try:
-            upstream = await asyncio.to_thread(upstream_context, self.catalog, firing.upstream_runs)
-            params = render_params(trigger.spec.then, trigger=trigger.name, firing_id=firing.id,
-                                   fired_at=firing.created_at, upstream=upstream)
-        except RenderError as exc:
-            await asyncio.to_thread(ledger.fail_firing, self.catalog, firing.id, str(exc), self.fence)
-            report.failed[firing.id] = str(exc)
-            log.error("firing %s of %s failed: %s", firing.id, trigger.name, exc)
-            return False
-        if len(params) != len(firing.actions):  # the spec changed under a pending firing
-            params = (params + [{}] * len(firing.actions))[: len(firing.actions)]
-        await asyncio.to_thread(ledger.set_params, self.catalog, firing.id, params, self.fence)
-        for action, rendered in zip(firing.actions, params, strict=True):
-            if action.params is None:
-                action.params = rendered
-        return True
+    def _recorded(self, firing: Firing, index: int, cause: Cause, run: Run) -> None:
+        """The run is in the catalog: note it in the ledger (in trigger_job's worker thread)."""
+        fault_point("before-ledger-record")
+        ledger.record_action(self.catalog, firing.id, index, run.key, cause, self.fence)

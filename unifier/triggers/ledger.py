@@ -20,12 +20,12 @@ checked first, in the same transaction, so a deposed leader records nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.orm import Session
 
 from unifier.catalog import Catalog
@@ -92,10 +92,12 @@ def due_firings(catalog: Catalog, now: datetime | None = None, limit: int = 200)
     """Pending firings whose next attempt is due, oldest first."""
     now = now or utcnow()
     with catalog.session() as s:
-        rows = s.scalars(select(FiringRow).where(
-            FiringRow.status == "pending", FiringRow.next_attempt_at <= now,
-        ).order_by(FiringRow.created_at, FiringRow.id).limit(limit))
-        return [firing_from_row(r) for r in rows]
+        return [firing_from_row(r) for r in s.scalars(_due(now, limit))]
+
+
+def _due(now: datetime, limit: int) -> Select[FiringRow]:
+    return (select(FiringRow).where(FiringRow.status == "pending", FiringRow.next_attempt_at <= now)
+            .order_by(FiringRow.created_at, FiringRow.id).limit(limit))
 
 
 def next_due_at(catalog: Catalog) -> datetime | None:
@@ -119,24 +121,37 @@ def _fenced(catalog: Catalog, fence: Fence | None) -> Iterator[Session]:
         yield s
 
 
-def begin_attempt(catalog: Catalog, fid: str, fence: Fence | None = None) -> int:
+def claim_due(catalog: Catalog, *, now: datetime | None = None, limit: int = 200,
+              skip: Collection[str] = (), fence: Fence | None = None) -> list[Firing]:
+    """Due pending firings (oldest first, none of ``skip``: those in flight), each with
+    this attempt counted, in one transaction. The firings come back with their attempt
+    count; nothing else about them changes until they are issued, retried or failed."""
+    now = now or utcnow()
+    claimed: list[Firing] = []
     with _fenced(catalog, fence) as s:
-        row = _firing(s, fid)
-        row.attempts += 1
-        row.updated_at = utcnow()
-        return row.attempts
+        for row in s.scalars(_due(now, limit + len(skip))):
+            if row.id in skip:
+                continue
+            row.attempts += 1
+            row.updated_at = now
+            claimed.append(firing_from_row(row))
+            if len(claimed) == limit:
+                break
+    return claimed
 
 
-def set_params(catalog: Catalog, fid: str, params: list[dict[str, Any]],
+def set_params(catalog: Catalog, params: dict[str, list[dict[str, Any]]],
                fence: Fence | None = None) -> None:
-    """Keep the rendered parameters: every retry sends exactly what the first did."""
+    """Keep the rendered parameters (firing id -> one dict per action), in one
+    transaction: every retry sends exactly what the first attempt did."""
     with _fenced(catalog, fence) as s:
-        row = _firing(s, fid)
-        actions = [dict(a) for a in row.actions]
-        for action, rendered in zip(actions, params, strict=False):
-            if action.get("params") is None:
-                action["params"] = rendered
-        row.actions, row.updated_at = actions, utcnow()
+        for fid, rendered_all in params.items():
+            row = _firing(s, fid)
+            actions = [dict(a) for a in row.actions]
+            for action, rendered in zip(actions, rendered_all, strict=False):
+                if action.get("params") is None:
+                    action["params"] = rendered
+            row.actions, row.updated_at = actions, utcnow()
 
 
 def record_action(catalog: Catalog, fid: str, index: int, run: RunKey, cause: Cause,
