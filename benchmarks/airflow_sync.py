@@ -166,10 +166,10 @@ async def control_loop_cycle() -> None:
 async def visibility(mode: str, samples: int) -> list[float]:
     """Seconds from Airflow's end_date to the catalog showing the run succeeded."""
     from unifier.api import create_app
+    from unifier.api.server import ApiServer
     from unifier.apply import apply
     from unifier.catalog import Catalog
     from unifier.config.loader import load_files
-    from unifier.api.server import ApiServer
     from unifier.reconciler import Reconciler
 
     hook_url = env("UNIFIER_TEST_WEBHOOK_URL")

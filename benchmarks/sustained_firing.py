@@ -40,10 +40,18 @@ class RecordingAdapter(FakeAdapter):
 
     kind = "recording"
     first_call: ClassVar[dict[str, tuple[float, str]]] = {}  # firing id -> (time, upstream run)
+    expected: ClassVar[int | None] = None  # known once the upstream tool is done
+    all_arrived: ClassVar[asyncio.Event]
 
     async def trigger(self, native_id: str, params: dict[str, Any], firing_id: str, *, fired_at=None):
         self.first_call.setdefault(firing_id, (time.time(), str(params.get("UP"))))
+        self.check_all_arrived()
         return await super().trigger(native_id, params, firing_id)
+
+    @classmethod
+    def check_all_arrived(cls) -> None:
+        if cls.expected is not None and len(cls.first_call) >= cls.expected:
+            cls.all_arrived.set()
 
 
 def config(triggers: int) -> str:
@@ -94,6 +102,7 @@ async def generate(catalog: Catalog, rate: float, seconds: float, triggers: int,
 
 async def measure(url: str, minutes: float, rate: float, triggers: int, interval: float) -> None:
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(LOOP_THREADS))
+    RecordingAdapter.all_arrived = asyncio.Event()
     catalog = Catalog.open(url)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.yaml"
@@ -105,9 +114,12 @@ async def measure(url: str, minutes: float, rate: float, triggers: int, interval
     began = time.monotonic()
     await generate(catalog, rate, minutes * 60, triggers, ended)
     generated_for = time.monotonic() - began
-    deadline = time.monotonic() + 60  # drain: the last runs still have to be fired
-    while len(RecordingAdapter.first_call) < len(ended) and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
+    RecordingAdapter.expected = len(ended)
+    RecordingAdapter.check_all_arrived()
+    try:  # drain: the last runs still have to be fired
+        await asyncio.wait_for(RecordingAdapter.all_arrived.wait(), timeout=60)
+    except TimeoutError:
+        pass  # reported as lost below
     loop.stop()
     await running
     catalog.close()
