@@ -14,7 +14,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,18 +32,39 @@ def new_manual_firing_id() -> str:
     return f"manual-{uuid.uuid4().hex}"
 
 
+@dataclass(frozen=True)
+class Started:
+    """A run a tool has just started for unifier, to be recorded with its cause."""
+
+    run: Run
+    params: dict[str, Any]
+    firing_id: str
+    cause: Cause
+
+
+def record_started(catalog: Catalog, started: list[Started]) -> None:
+    """Store runs just started (one transaction for the runs) and audit each."""
+    record_observed(catalog, [s.run for s in started])  # a sync may be storing the same runs now
+    for s in started:
+        detail: dict[str, Any] = {"run_id": s.run.run_id, "firing_id": s.firing_id,
+                                  "params": sorted(s.params), "cause": s.cause.kind.value}
+        if s.cause.trigger:
+            detail["trigger"] = s.cause.trigger
+        catalog.audit("trigger", s.run.job, detail, actor=s.cause.actor)
+
+
 async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
                       firing_id: str | None = None, cause: Cause | None = None,
                       fired_at: datetime | None = None, stored: StoredInstance | None = None,
-                      then: Callable[[Run], None] | None = None) -> Run:
+                      record: Callable[[Started], Awaitable[None]] | None = None) -> Run:
     """Start a run of ``uri`` through its adapter and record it in the catalog.
 
-    The one way unifier starts a run, by hand or for a trigger's firing
-    (:mod:`unifier.triggers.fire` passes the ledger's ``firing_id`` and ``fired_at``, so a
-    repeated call adopts the run the first one started, the instance it already read as
-    ``stored``, and ``then``: the ledger write that follows, run in the same worker thread
-    right after the run is recorded). The kill point ``after-downstream-call`` sits
-    between the tool's answer and the catalog write."""
+    The one way unifier starts a run, by hand or for a trigger's firing. A firing
+    (:mod:`unifier.triggers.fire`) passes the ledger's ``firing_id`` and ``fired_at``, so a
+    repeated call adopts the run the first one started; the instance it already read as
+    ``stored``; and ``record``, which stores the run (with :func:`record_started`) and its
+    ledger entry, batched with other firings'. The kill point ``after-downstream-call``
+    sits between the tool's answer and the catalog write."""
     ref = JobRef.parse(uri)
     if stored is None:
         stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
@@ -54,20 +76,12 @@ async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
         run = await adapter.trigger(ref.native_id, params, firing_id, fired_at=fired_at or utcnow())
     fault_point("after-downstream-call")
     run = run.model_copy(update={"cause": cause, "parameters": run.parameters or params})
-    await asyncio.to_thread(_record_started, catalog, run, params, firing_id, cause, then)
+    started = Started(run, params, firing_id, cause)
+    if record is None:
+        await asyncio.to_thread(record_started, catalog, [started])
+    else:
+        await record(started)
     return run
-
-
-def _record_started(catalog: Catalog, run: Run, params: dict[str, Any], firing_id: str,
-                    cause: Cause, then: Callable[[Run], None] | None) -> None:
-    record_observed(catalog, [run])  # a sync may be storing the same new run right now
-    detail: dict[str, Any] = {"run_id": run.run_id, "firing_id": firing_id, "params": sorted(params),
-                              "cause": cause.kind.value}
-    if cause.trigger:
-        detail["trigger"] = cause.trigger
-    catalog.audit("trigger", run.job, detail, actor=cause.actor)
-    if then is not None:
-        then(run)
 
 
 async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = None,  # noqa: ASYNC109

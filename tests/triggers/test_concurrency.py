@@ -123,11 +123,14 @@ async def test_a_slow_tool_does_not_hold_another_instances_firing(tmp_path):
         await until(lambda: SlowAdapter.waiting == 1, "the slow firing never reached its tool")
 
         await finished(catalog, "fake://up/b")  # while the slow tool still holds its call
-        await until(lambda: catalog.list_runs(job="fake://quick/q"),
+        def statuses() -> dict[str, str]:
+            return {f.trigger: f.status for f in list_firings(catalog)}
+
+        await until(lambda: statuses().get("quick-after-b") == "issued",
                     "the quick firing waited for the slow tool")
         assert SlowAdapter.waiting == 1  # the slow call is still in progress
-        status = {f.trigger: f.status for f in list_firings(catalog)}
-        assert status == {"slow-after-a": "pending", "quick-after-b": "issued"}
+        assert statuses() == {"slow-after-a": "pending", "quick-after-b": "issued"}
+        assert len(catalog.list_runs(job="fake://quick/q")) == 1
 
         SlowAdapter.gate.set()
         await until(lambda: {f.status for f in list_firings(catalog)} == {"issued"},

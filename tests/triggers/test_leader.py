@@ -62,8 +62,8 @@ def test_a_deposed_leader_cannot_record_an_attempt_or_a_run(catalog_url):
         with pytest.raises(Deposed):
             ledger.claim_due(first.catalog, fence=first)
         with pytest.raises(Deposed):
-            ledger.record_action(first.catalog, fid, 0, RunKey(job="fake://down/b", run_id="x"),
-                                 cause=_cause(fid), fence=first)
+            ledger.record_actions(first.catalog, [(fid, 0, RunKey(job="fake://down/b", run_id="x"),
+                                                   _cause(fid))], fence=first)
         [firing] = list_firings(second.catalog)
         assert (firing.status, firing.attempts, firing.downstream_runs) == ("pending", 1, [])
 

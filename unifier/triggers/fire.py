@@ -7,7 +7,8 @@ deterministic firing id (it records the run with its cause: this trigger, this f
 the upstream runs), and note the run in the ledger. A crash anywhere re-issues the same
 ids on the next attempt, and the adapter returns the run it already started. The kill
 points of :mod:`unifier.triggers.faults` sit in that one path: ``after-downstream-call``
-in ``trigger_job``, ``before-ledger-record`` here.
+in ``trigger_job``, ``before-ledger-record`` here, between the runs and the ledger
+(both written in batches across firings by :class:`_Recorder`).
 
 A tool that is down (:class:`~unifier.errors.ToolUnavailable`, or a busy job) leaves
 the firing pending with a backoff; a tool that refuses for good (no such job, bad
@@ -29,12 +30,12 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from unifier.actions import trigger_job
+from unifier.actions import Started, record_started, trigger_job
 from unifier.catalog import Catalog, StoredInstance
 from unifier.errors import JobBusy, NotFound, SecretError, ToolUnavailable, UnifierError
 from unifier.instances import instance_spec
 from unifier.leader import Deposed, Fence
-from unifier.model import Cause, CauseKind, JobRef, Run
+from unifier.model import Cause, CauseKind, JobRef
 from unifier.triggers import ledger
 from unifier.triggers.faults import fault_point
 from unifier.triggers.render import RenderError, render_params, upstream_context
@@ -68,6 +69,7 @@ class Firer:
         self.fence = fence
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}  # instance -> (limit, slots)
+        self._recorder = _Recorder(catalog, fence)
 
     @property
     def in_flight(self) -> int:
@@ -199,7 +201,7 @@ class Firer:
                 async with self._slots_of(stored):
                     run = await trigger_job(catalog, action.job, action.params or {},
                                             firing_id=action.firing_id, cause=cause, fired_at=firing.created_at,
-                                            stored=stored, then=partial(self._recorded, firing, index, cause))
+                                            stored=stored, record=partial(self._recorder.record, firing.id, index))
                 log.info("trigger %s started %s run %s (firing %s)", firing.trigger, action.job,
                          run.run_id, firing.id, extra={"firing": firing.id, "job": action.job, "run": run.run_id})
             except Deposed:
@@ -229,7 +231,44 @@ class Firer:
         if done and firing.id not in report.failed:
             report.issued.append(firing.id)
 
-    def _recorded(self, firing: Firing, index: int, cause: Cause, run: Run) -> None:
-        """The run is in the catalog: note it in the ledger (in trigger_job's worker thread)."""
-        fault_point("before-ledger-record")
-        ledger.record_action(self.catalog, firing.id, index, run.key, cause, self.fence)
+
+class _Recorder:
+    """Records the runs firings started, and their ledger entries, in batches: whatever
+    arrived while the previous batch was being written goes in the next one, so the
+    catalog sees a few transactions per batch instead of several per firing. Each firing
+    waits for its own batch; a batch that fails fails each of its firings alike."""
+
+    def __init__(self, catalog: Catalog, fence: Fence | None):
+        self.catalog = catalog
+        self.fence = fence
+        self._queue: list[tuple[Started, str, int, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, firing_id: str, index: int, started: Started) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((started, firing_id, index, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all(), name="firing recorder")
+        await done
+
+    async def _write_all(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await asyncio.to_thread(self._write, batch)
+            except BaseException as exc:  # each firing's own error handling decides (retry, stop)
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    def _write(self, batch: list[tuple[Started, str, int, asyncio.Future[None]]]) -> None:
+        record_started(self.catalog, [started for started, *_ in batch])
+        fault_point("before-ledger-record")  # the runs are in the catalog; the ledger says pending
+        ledger.record_actions(self.catalog, [(fid, index, started.run.key, started.cause)
+                                             for started, fid, index, _ in batch], self.fence)

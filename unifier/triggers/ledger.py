@@ -154,22 +154,24 @@ def set_params(catalog: Catalog, params: dict[str, list[dict[str, Any]]],
             row.actions, row.updated_at = actions, utcnow()
 
 
-def record_action(catalog: Catalog, fid: str, index: int, run: RunKey, cause: Cause,
-                  fence: Fence | None = None) -> None:
-    """The downstream run of ``then[index]`` exists: note it and make its cause ours.
+def record_actions(catalog: Catalog, recorded: list[tuple[str, int, RunKey, Cause]],
+                   fence: Fence | None = None) -> None:
+    """Downstream runs exist (firing id, action index, run, cause), in one transaction:
+    note each in its firing (issued once every action has its run) and make its cause ours.
 
     The cause is written to the run here too, because a sync may have stored the run
     first with only what the tool knows of it (no trigger name, no upstream runs)."""
     now = utcnow()
     with _fenced(catalog, fence) as s:
-        row = _firing(s, fid)
-        actions = [dict(a) for a in row.actions]
-        actions[index].update(run_id=run.run_id, error=None)
-        row.actions, row.updated_at = actions, now
-        if all(a.get("run_id") for a in actions):
-            row.status, row.error, row.next_attempt_at = "issued", None, None
-        s.execute(update(RunRow).where(RunRow.job == run.job, RunRow.run_id == run.run_id)
-                  .values(cause=cause.model_dump(mode="json")))
+        for fid, index, run, cause in recorded:
+            row = _firing(s, fid)
+            actions = [dict(a) for a in row.actions]
+            actions[index].update(run_id=run.run_id, error=None)
+            row.actions, row.updated_at = actions, now
+            if all(a.get("run_id") for a in actions):
+                row.status, row.error, row.next_attempt_at = "issued", None, None
+            s.execute(update(RunRow).where(RunRow.job == run.job, RunRow.run_id == run.run_id)
+                      .values(cause=cause.model_dump(mode="json")))
 
 
 def action_failed(catalog: Catalog, fid: str, index: int, error: str, *, retry: bool,
