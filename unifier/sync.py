@@ -31,12 +31,14 @@ log = logging.getLogger(__name__)
 def record_observed(catalog: Catalog, runs: list[Run]) -> list[RunEvent]:
     """``catalog.record_runs``, safe beside a concurrent writer: the control loop syncs
     while its firings record the runs they started, so two may insert the same new run
-    at once. The loser's transaction fails on the unique key; it is then recorded run by
-    run, each retried once, merging into the row the winner wrote (the merge is idempotent)."""
-    try:
-        return catalog.record_runs(runs)
-    except IntegrityError:
-        log.debug("a run was inserted concurrently; recording %d run(s) one by one", len(runs))
+    at once. The loser's transaction fails on the unique key and is tried again, merging
+    into the rows the winner wrote (the merge is idempotent); after a second conflict,
+    run by run."""
+    for _ in range(2):
+        try:
+            return catalog.record_runs(runs)
+        except IntegrityError:
+            log.debug("a run was inserted concurrently; recording %d run(s) again", len(runs))
     events: list[RunEvent] = []
     for run in runs:
         try:
