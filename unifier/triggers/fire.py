@@ -84,12 +84,12 @@ class Firer:
         for firing, instances in ready:
             task = asyncio.create_task(self._issue_logged(firing, instances, report), name=f"firing {firing.id}")
             self._in_flight[firing.id] = task
-            task.add_done_callback(self._forget)
+            task.add_done_callback(partial(self._forget, firing.id))
             started.append(task)
         return started
 
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._in_flight = {fid: t for fid, t in self._in_flight.items() if t is not task}
+    def _forget(self, firing_id: str, _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(firing_id, None)
 
     async def fire_due(self, *, now: datetime | None = None) -> FireReport:
         report = FireReport()
