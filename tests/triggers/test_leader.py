@@ -111,3 +111,24 @@ def test_a_leader_whose_session_dies_is_replaced_and_notices_at_its_next_heartbe
         for r in (first, second):
             r.release()
             r.catalog.close()
+
+
+async def test_every_replica_answers_which_one_leads(catalog_url):
+    """``GET /api/leader`` reads the catalog: a standby's API names the leader too."""
+    import httpx
+
+    from unifier.api import create_app
+
+    leading, standby = replica(catalog_url, "leading"), replica(catalog_url, "standby")
+    try:
+        app = create_app(lambda: standby.catalog)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            assert (await client.get("/api/leader")).json() is None  # nobody has led yet
+            assert leading.try_acquire() and not standby.try_acquire()
+            answer = (await client.get("/api/leader")).json()
+        assert (answer["replica"], answer["epoch"]) == ("leading", 1)
+        assert answer["since"] <= answer["heartbeat"]
+    finally:
+        for r in (leading, standby):
+            r.release()
+            r.catalog.close()
