@@ -55,11 +55,6 @@ class FireReport:
     retrying: dict[str, str] = field(default_factory=dict)
 
 
-async def fire_pending(catalog: Catalog, *, now: datetime | None = None) -> FireReport:
-    """Issue every due firing and wait until each is done (one-shot use and tests)."""
-    return await Firer(catalog).fire_due(now=now)
-
-
 class Firer:
     """The firings in flight, and each downstream instance's slots. ``fence`` is the
     leader's (``None``: a single process that leads by construction)."""
@@ -90,13 +85,6 @@ class Firer:
 
     def _forget(self, firing_id: str, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(firing_id, None)
-
-    async def fire_due(self, *, now: datetime | None = None) -> FireReport:
-        report = FireReport()
-        started = await self.start_due(report, now=now)
-        if started:
-            await asyncio.wait(started)
-        return report
 
     async def drain(self, grace: float | None = None) -> None:
         """Wait for the firings in flight; cancel what is left after ``grace`` seconds (a

@@ -88,13 +88,6 @@ def insert_firings(s: Session, rows: list[dict[str, Any]]) -> list[str]:
     return [r["id"] for r in new]
 
 
-def due_firings(catalog: Catalog, now: datetime | None = None, limit: int = 200) -> list[Firing]:
-    """Pending firings whose next attempt is due, oldest first."""
-    now = now or utcnow()
-    with catalog.session() as s:
-        return [firing_from_row(r) for r in s.scalars(_due(now, limit))]
-
-
 def _due(now: datetime, limit: int) -> Select[FiringRow]:
     return (select(FiringRow).where(FiringRow.status == "pending", FiringRow.next_attempt_at <= now)
             .order_by(FiringRow.created_at, FiringRow.id).limit(limit))
