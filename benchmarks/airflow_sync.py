@@ -166,10 +166,11 @@ async def control_loop_cycle() -> None:
 async def visibility(mode: str, samples: int) -> list[float]:
     """Seconds from Airflow's end_date to the catalog showing the run succeeded."""
     from unifier.api import create_app
+    from unifier.api.server import ApiServer
     from unifier.apply import apply
     from unifier.catalog import Catalog
     from unifier.config.loader import load_files
-    from unifier.reconciler import Reconciler, serve_api
+    from unifier.reconciler import Reconciler
 
     hook_url = env("UNIFIER_TEST_WEBHOOK_URL")
     instance = urlsplit(hook_url).path.rsplit("/", 1)[-1]
@@ -193,10 +194,11 @@ spec:
         catalog = Catalog.open(f"sqlite:///{Path(home) / 'c.db'}")
         apply(catalog, load_files([config]))
         reconciler = Reconciler(catalog, interval=0.2)
-        server = serving = None
+        server = None
         if mode == "push":
-            server, serving = await serve_api(create_app(lambda: catalog, wake=reconciler.wake),
-                                              f"127.0.0.1:{urlsplit(hook_url).port}")
+            server = ApiServer(create_app(lambda: catalog, wake=reconciler.wake),
+                               f"127.0.0.1:{urlsplit(hook_url).port}")
+            await server.start()
         loop = asyncio.create_task(reconciler.run())
         trigger_adapter = make_adapter()
         try:
@@ -222,8 +224,7 @@ spec:
             reconciler.stop()
             await loop
             if server is not None:
-                server.should_exit = True
-                await serving
+                await server.stop()
             await trigger_adapter.close()
             catalog.close()
     return delays

@@ -254,3 +254,16 @@ class CursorRow(Base):
 
 
 __all__ += ["CursorRow", "FiringRow", "TriggerArrivalRow", "TriggerRow", "TriggerUpstreamRow"]
+
+
+class LeaderRow(Base):
+    """Who leads the control loop and under which epoch (:mod:`unifier.leader`). The epoch
+    fences a deposed leader: transactions that move a firing check it."""
+
+    __tablename__ = "leader"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    acquired_at: Mapped[datetime]
+    renewed_at: Mapped[datetime]

@@ -2,78 +2,118 @@
 
 Every action is audited. A manual trigger gets a fresh firing id; unifier's
 triggers pass the firing id from their ledger, so a retry starts nothing new.
+
+Catalog calls run in a worker thread (``asyncio.to_thread``), never on the event loop:
+the control loop calls :func:`trigger_job` for every firing while the same loop serves
+the API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from unifier.catalog import Catalog
+from unifier.catalog import Catalog, StoredInstance
 from unifier.model import Cause, CauseKind, JobRef, Run, utcnow
+from unifier.sync import record_observed
+from unifier.triggers.faults import fault_point
 from unifier.zones.dispatch import adapter_for  # zones: in process, or queued for the zone agent
+
+log = logging.getLogger(__name__)
 
 
 def new_manual_firing_id() -> str:
     return f"manual-{uuid.uuid4().hex}"
 
 
+@dataclass(frozen=True)
+class Started:
+    """A run a tool has just started for unifier, to be recorded with its cause."""
+
+    run: Run
+    params: dict[str, Any]
+    firing_id: str
+    cause: Cause
+
+
+def record_started(catalog: Catalog, started: list[Started]) -> None:
+    """Store runs just started (one transaction for the runs) and audit each."""
+    record_observed(catalog, [s.run for s in started])  # a sync may be storing the same runs now
+    for s in started:
+        detail: dict[str, Any] = {"run_id": s.run.run_id, "firing_id": s.firing_id,
+                                  "params": sorted(s.params), "cause": s.cause.kind.value}
+        if s.cause.trigger:
+            detail["trigger"] = s.cause.trigger
+        catalog.audit("trigger", s.run.job, detail, actor=s.cause.actor)
+
+
 async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
-                      firing_id: str | None = None, cause: Cause | None = None) -> Run:
-    """Start a run of ``uri`` through its adapter and record it in the catalog."""
+                      firing_id: str | None = None, cause: Cause | None = None,
+                      fired_at: datetime | None = None, stored: StoredInstance | None = None,
+                      record: Callable[[Started], Awaitable[None]] | None = None) -> Run:
+    """Start a run of ``uri`` through its adapter and record it in the catalog.
+
+    The one way unifier starts a run, by hand or for a trigger's firing. A firing
+    (:mod:`unifier.triggers.fire`) passes the ledger's ``firing_id`` and ``fired_at``, so a
+    repeated call adopts the run the first one started; the instance it already read as
+    ``stored``; and ``record``, which stores the run (with :func:`record_started`) and its
+    ledger entry, batched with other firings'. The kill point ``after-downstream-call``
+    sits between the tool's answer and the catalog write."""
     ref = JobRef.parse(uri)
-    stored = catalog.get_instance(ref.instance)
+    if stored is None:
+        stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
     firing_id = firing_id or new_manual_firing_id()
     cause = cause or Cause(kind=CauseKind.MANUAL, firing_id=firing_id)
     if cause.firing_id is None:
         cause = cause.model_copy(update={"firing_id": firing_id})
-    adapter = adapter_for(catalog, stored)
-    try:
-        run = await adapter.trigger(ref.native_id, params, firing_id, fired_at=utcnow())
-    finally:
-        await adapter.close()
+    async with adapter_for(catalog, stored) as adapter:
+        run = await adapter.trigger(ref.native_id, params, firing_id, fired_at=fired_at or utcnow())
+    fault_point("after-downstream-call")
     run = run.model_copy(update={"cause": cause, "parameters": run.parameters or params})
-    catalog.record_runs([run])
-    catalog.audit("trigger", uri, {"run_id": run.run_id, "firing_id": firing_id,
-                                   "params": sorted(params), "cause": cause.kind.value})
+    started = Started(run, params, firing_id, cause)
+    if record is None:
+        await asyncio.to_thread(record_started, catalog, [started])
+    else:
+        await record(started)
     return run
 
 
-async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = None,
+async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = None,  # noqa: ASYNC109
                        interval: float = 1.0) -> Run:
-    """Poll the tool until the run is terminal, recording each observation."""
+    """Poll the tool until the run is terminal, recording each observation. After
+    ``timeout`` seconds it returns the run as last seen (it is not an error: the CLI
+    shows the state and decides)."""
     ref = JobRef.parse(run.job)
-    adapter = adapter_for(catalog, catalog.get_instance(ref.instance))
+    stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
     deadline = None if timeout is None else time.monotonic() + timeout
-    try:
+    async with adapter_for(catalog, stored) as adapter:
         while not run.state.terminal:
             if deadline is not None and time.monotonic() > deadline:
                 break
             await asyncio.sleep(interval)
             run = await adapter.status(ref.native_id, run.run_id)
-            catalog.record_runs([run])
-    finally:
-        await adapter.close()
-    return catalog.get_run(run.job, run.run_id)
+            await asyncio.to_thread(record_observed, catalog, [run])
+    return await asyncio.to_thread(catalog.get_run, run.job, run.run_id)
 
 
 async def cancel_run(catalog: Catalog, uri: str, run_id: str) -> None:
     ref = JobRef.parse(uri)
-    adapter = adapter_for(catalog, catalog.get_instance(ref.instance))
-    try:
+    stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
+    async with adapter_for(catalog, stored) as adapter:
         await adapter.cancel(ref.native_id, run_id)
-        catalog.record_runs([await adapter.status(ref.native_id, run_id)])
-    finally:
-        await adapter.close()
-    catalog.audit("cancel", uri, {"run_id": run_id})
+        run = await adapter.status(ref.native_id, run_id)
+    await asyncio.to_thread(catalog.record_runs, [run])
+    await asyncio.to_thread(catalog.audit, "cancel", uri, {"run_id": run_id})
 
 
 async def run_logs(catalog: Catalog, uri: str, run_id: str) -> str:
     ref = JobRef.parse(uri)
-    adapter = adapter_for(catalog, catalog.get_instance(ref.instance))
-    try:
+    stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
+    async with adapter_for(catalog, stored) as adapter:
         return await adapter.logs(ref.native_id, run_id)
-    finally:
-        await adapter.close()

@@ -25,6 +25,9 @@ Primitives every adapter implements:
     One run, read fresh from the tool.
 
 Optional, declared in :class:`Capabilities`: ``cancel``, ``logs``.
+
+An adapter is an async context manager: ``async with build_adapter(stored) as adapter:``
+closes its connections however the block ends.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from types import TracebackType
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel
 
@@ -121,8 +125,15 @@ class Adapter(ABC):
         ``unifier sync``) costs what a long-running one does. Default: ignored."""
         return None
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional: most adapters hold nothing to release
         """Release connections. Called once when the adapter is no longer needed."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.close()
 
 
 def run_id_for_firing(firing_id: str, prefix: str = "unifier", length: int = 16) -> str:

@@ -3,16 +3,38 @@
 Level-triggered, in the Kubernetes sense: every decision is read from the catalog
 (watermarks, the evaluation cursor, the firing ledger), so a restart continues where
 the last process stopped. What this object keeps in memory is only *when* to sync
-next; losing it costs one early sync.
+next and which firings are in flight; losing it costs one early sync and one
+idempotent re-issue.
 
 - **sync**: each instance when its ``poll_interval`` is due, or at once when its
   webhook woke the loop (:meth:`Reconciler.wake`);
 - **evaluate**: new terminal runs -> arrivals -> firings in the ledger;
-- **fire**: pending firings -> downstream adapters;
+- **fire**: pending firings -> downstream adapters, concurrently (:class:`~unifier.triggers.fire.Firer`);
 - **observe**: downstream runs come back through sync like any other run.
 
-Shutdown (SIGTERM, SIGINT) lets the current step finish and returns; nothing is lost
-when it does not (see :mod:`unifier.triggers.faults`).
+**Nothing blocks the event loop.** The catalog is synchronous (SQLAlchemy sessions; a
+SQLite writer may wait up to its busy timeout for another process's lock), and the loop
+that runs this reconciler also serves the HTTP API. So every catalog call runs in a
+worker thread: the reconciler's (sync, evaluate, the ledger, firings) through
+``asyncio.to_thread``, on the loop's default executor, a pool of :data:`LOOP_THREADS`
+that :func:`run_forever` installs; the API's in FastAPI's own worker threads (anyio's
+pool, see :mod:`unifier.api.server`). Two pools, so a loop whose threads all wait for a
+write lock never starves a webhook or a status read, which in WAL mode need no lock.
+
+**Firings run beside the cycle.** Each due firing is a task; the call to a downstream
+tool waits for one of that instance's ``spec.max_concurrent_firings`` slots. A cycle
+starts firings and goes on: a slow tool (a Jenkins queue wait of 30 s) holds only its
+own slots, never the next sync or another instance's firings.
+
+**One leader.** With a :class:`~unifier.leader.Leadership`, the loop runs only while
+this replica leads; a standby checks every ``retry_interval`` and takes over when the
+leader's lock is released (see :mod:`unifier.leader` for the lock and the fencing epoch
+that every ledger write checks). Losing the lead cancels the firings in flight: they
+stay pending in the ledger for the next leader.
+
+Shutdown (SIGTERM, SIGINT) lets the current step finish, gives firings in flight
+:data:`SHUTDOWN_GRACE` seconds, and steps down; nothing is lost when it does not (see
+:mod:`unifier.triggers.faults`).
 """
 
 from __future__ import annotations
@@ -21,19 +43,23 @@ import asyncio
 import logging
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from unifier.catalog import Catalog
-from unifier.errors import UnifierError
 from unifier.instances import poll_interval
+from unifier.leader import LeaderSettings, Leadership, current_leader
 from unifier.model import as_utc, utcnow
 from unifier.pruner import Pruner
 from unifier.sync import AdapterPool, SyncReport, sync_all
 from unifier.triggers.evaluate import EvaluationReport, Evaluator
-from unifier.triggers.fire import FireReport, fire_pending
+from unifier.triggers.fire import Firer, FireReport
 from unifier.triggers.ledger import next_due_at
 
-log = logging.getLogger("unifier.reconciler")
+log = logging.getLogger(__name__)
+
+LOOP_THREADS = 16  # worker threads for the loop's catalog calls (and adapters' blocking clients)
+SHUTDOWN_GRACE = 10.0  # seconds firings in flight may take to finish when the loop stops
 
 
 @dataclass
@@ -41,23 +67,29 @@ class CycleReport:
     synced: list[SyncReport] = field(default_factory=list)
     evaluation: EvaluationReport = field(default_factory=EvaluationReport)
     fired: FireReport = field(default_factory=FireReport)
+    started: int = 0  # firings started by this cycle
     seconds: float = 0.0
 
 
 class Reconciler:
     """``interval`` is the longest the loop sleeps between cycles: it bounds how late a
-    retried firing or a due sync can be. Instances sync on their own ``poll_interval``."""
+    retried firing or a due sync can be. Instances sync on their own ``poll_interval``.
+    ``leadership``: run only while this replica leads (``None``: always, one process)."""
 
-    def __init__(self, catalog: Catalog, *, interval: float = 1.0):
+    def __init__(self, catalog: Catalog, *, interval: float = 1.0, leadership: Leadership | None = None):
         self.catalog = catalog
         self.interval = interval
+        self.leadership = leadership
         self.stopping = asyncio.Event()
         self._woken = asyncio.Event()
         self._requested: set[str] = set()
         self._next_sync: dict[str, float] = {}  # instance -> time.monotonic() when due
+        self._renewed = 0.0  # time.monotonic() of the last heartbeat
+        self._standing_by = False  # said so in the log already
         self.adapters = AdapterPool()  # live connections and watch positions, not state
         self.evaluator = Evaluator(catalog)  # gaps in event ids seen, parsed trigger rules
         self.pruner = Pruner(catalog)  # retention: small batches, off the event loop
+        self.firer = Firer(catalog, fence=leadership)
 
     # -- control ----------------------------------------------------------------------
 
@@ -73,11 +105,17 @@ class Reconciler:
     # -- the loop ---------------------------------------------------------------------
 
     async def run(self, *, cycles: int | None = None) -> None:
+        """Cycle until :meth:`stop` (or ``cycles`` cycles as leader)."""
         done = 0
         try:
             while not self.stopping.is_set():
+                if not await self._lead():
+                    self._woken.clear()  # a standby has nothing to sync: webhooks wait for a leader
+                    self._requested.clear()
+                    await self._pause(self.leadership.settings.retry_interval if self.leadership else 0)
+                    continue
                 try:
-                    await self.cycle()
+                    await self.cycle(wait=False)
                 except Exception:  # the catalog unreachable, a bug: say so, keep the loop alive
                     log.exception("cycle failed; retrying after %.1fs", self.interval)
                 done += 1
@@ -85,37 +123,74 @@ class Reconciler:
                     break
                 await self._sleep()
         finally:
+            await self.firer.drain(SHUTDOWN_GRACE)
             await self.adapters.close()
+            if self.leadership is not None:
+                await asyncio.to_thread(self.leadership.release)
 
-    async def cycle(self) -> CycleReport:
+    async def cycle(self, *, wait: bool = True) -> CycleReport:
+        """One pass. ``wait``: also wait for the firings it starts (tests, one-shot use);
+        the running loop does not, so a slow tool never holds the next cycle."""
         began = time.monotonic()
         report = CycleReport()
-        names = self._due_instances()
+        names = await self._due_instances()
         if names:
             report.synced = await sync_all(self.catalog, names, pool=self.adapters)
             for r in report.synced:
                 if not r.ok:
-                    log.warning("sync %s failed: %s", r.instance, r.error)
+                    log.warning("sync %s failed: %s", r.instance, r.error,
+                                extra={"instance": r.instance})
         if self.stopping.is_set():
             return report
-        report.evaluation = self.evaluator.evaluate()  # logs any trigger the storm guard pauses
+        # logs any trigger the storm guard pauses
+        report.evaluation = await asyncio.to_thread(self.evaluator.evaluate)
         if self.stopping.is_set():
             return report
-        report.fired = await fire_pending(self.catalog)
-        await asyncio.to_thread(self.pruner.step)
+        started = await self.firer.start_due(report.fired)
+        report.started = len(started)
+        if wait and started:
+            await asyncio.wait(started)
+        await asyncio.to_thread(self.pruner.step)  # retention: a small batch per cycle
         report.seconds = time.monotonic() - began
-        if report.evaluation.firings or report.fired.issued or report.fired.failed:
-            log.info("cycle: %d firing(s) decided, %d issued, %d failed, %d retrying (%.3fs)",
-                     len(report.evaluation.firings), len(report.fired.issued),
-                     len(report.fired.failed), len(report.fired.retrying), report.seconds)
+        if report.evaluation.firings or started:
+            log.info("cycle: %d firing(s) decided, %d started, %d in flight (%.3fs)",
+                     len(report.evaluation.firings), len(started), self.firer.in_flight, report.seconds)
         return report
 
-    def _due_instances(self) -> list[str]:
+    async def _lead(self) -> bool:
+        """True while this replica leads: take the lead when free, renew it when due."""
+        leadership = self.leadership
+        if leadership is None:
+            return True
+        now = time.monotonic()
+        if leadership.leading:
+            if now - self._renewed < leadership.settings.renew_interval:
+                return True
+            self._renewed = now
+            if await asyncio.to_thread(leadership.renew):
+                return True
+            self.firer.cancel_all()  # the next leader re-issues them, fenced and idempotent
+            self._next_sync.clear()
+            return False
+        if await asyncio.to_thread(leadership.try_acquire):
+            self._renewed = now
+            self._next_sync.clear()  # a new leader syncs everything first
+            self._standing_by = False
+            return True
+        if not self._standing_by:
+            self._standing_by = True
+            current = await asyncio.to_thread(current_leader, self.catalog)
+            log.info("replica %s stands by: %s leads since %s", leadership.replica_id,
+                     current.holder if current else "another replica",
+                     current.acquired_at.isoformat() if current else "?")
+        return False
+
+    async def _due_instances(self) -> list[str]:
         now = time.monotonic()
         requested, self._requested = self._requested, set()
         self._woken.clear()
         due = []
-        instances = self.catalog.list_instances()
+        instances = await asyncio.to_thread(self.catalog.list_instances)
         for gone in set(self._next_sync) - {s.instance.name for s in instances}:
             del self._next_sync[gone]  # deleted by an apply meanwhile
         for stored in instances:
@@ -130,92 +205,50 @@ class Reconciler:
         timeout = self.interval
         if self._next_sync:
             timeout = min(timeout, max(0.0, min(self._next_sync.values()) - now))
+        if self.leadership is not None:
+            timeout = min(timeout, max(0.0, self._renewed + self.leadership.settings.renew_interval - now))
         try:
-            retry_at = next_due_at(self.catalog)
+            retry_at = await asyncio.to_thread(next_due_at, self.catalog)
         except Exception:  # reported by the next cycle
             retry_at = None
+        retry_at = as_utc(retry_at)
         if retry_at is not None:
-            timeout = min(timeout, max(0.0, (as_utc(retry_at) - utcnow()).total_seconds()))
+            timeout = min(timeout, max(0.0, (retry_at - utcnow()).total_seconds()))
+        await self._pause(timeout)
+
+    async def _pause(self, seconds: float) -> None:
         if self._woken.is_set():
             return
         try:
-            await asyncio.wait_for(self._woken.wait(), timeout=timeout)
+            await asyncio.wait_for(self._woken.wait(), timeout=seconds)
         except TimeoutError:
             pass
 
 
-# ---------------------------------------------------------------------- with the API
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise UnifierError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8765")
-    return host or "127.0.0.1", int(port)
-
-
-async def serve_api(app: object, listen: str) -> tuple[object, asyncio.Task[None]]:
-    """Start uvicorn in this event loop; returns once it listens (or raises)."""
-    import uvicorn
-
-    class _Server(uvicorn.Server):
-        # the control loop owns SIGTERM/SIGINT: uvicorn must not take them over
-        def capture_signals(self):  # type: ignore[no-untyped-def]
-            from contextlib import nullcontext
-
-            return nullcontext()
-
-    host, port = parse_listen(listen)
-    # open event streams must not hold a SIGTERM for long: close them after 1 s
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                    lifespan="off", access_log=False, timeout_graceful_shutdown=1))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            try:
-                task.result()
-            except BaseException as exc:  # uvicorn exits when it cannot bind
-                raise UnifierError(f"cannot listen on {listen}: {exc!r}") from None
-            raise UnifierError(f"cannot listen on {listen}")
-        await asyncio.sleep(0.01)
-    return server, task
-
-
 async def run_forever(catalog: Catalog, *, interval: float = 1.0, listen: str | None = None,
-                      cycles: int | None = None) -> None:
-    """``unifier run``: the loop, the webhook beside it, until SIGTERM/SIGINT."""
+                      cycles: int | None = None, leader: LeaderSettings | None = None) -> None:
+    """``unifier run``: the loop (while this replica leads), the API beside it, until
+    SIGTERM/SIGINT."""
     from unifier.api import create_app
+    from unifier.api.server import ApiServer
 
-    reconciler = Reconciler(catalog, interval=interval)
     loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(LOOP_THREADS, thread_name_prefix="unifier-loop"))
+    leadership = Leadership(catalog, leader or LeaderSettings())
+    reconciler = Reconciler(catalog, interval=interval, leadership=leadership)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, reconciler.stop)
-    server = task = None
+    server = None
     try:
         if listen:
-            app = create_app(lambda: catalog, wake=reconciler.wake)
-            server, task = await serve_api(app, listen)
+            server = ApiServer(create_app(lambda: catalog, wake=reconciler.wake), listen)
+            await server.start()
             log.info("listening on http://%s (POST /hooks/INSTANCE)", listen)
+        log.info("replica %s started", leadership.replica_id)
         await reconciler.run(cycles=cycles)
     finally:
-        if server is not None and task is not None:
-            server.should_exit = True  # type: ignore[attr-defined]
-            await task
+        if server is not None:
+            await server.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     log.info("stopped")
-
-
-async def run_api_only(catalog: Catalog, listen: str) -> None:
-    """``unifier serve``: the API without the control loop, until SIGTERM/SIGINT."""
-    from unifier.api import create_app
-
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    server, task = await serve_api(create_app(lambda: catalog), listen)
-    log.info("listening on http://%s", listen)
-    await stopping.wait()
-    server.should_exit = True  # type: ignore[attr-defined]
-    await task

@@ -5,19 +5,47 @@ changed since the stored watermark, merge them into the catalog (which appends a
 RunEvent per state change), then store the new watermark. The watermark moves only
 after the runs are stored, so a crash mid-cycle re-reads rather than loses. A tool
 that is down degrades only its own instance: the error is kept as its health.
+
+Catalog calls run in a worker thread (``asyncio.to_thread``): a sync never holds the
+event loop while the catalog waits for a lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
+
+from sqlalchemy.exc import IntegrityError
 
 from unifier.adapter import Adapter
 from unifier.catalog import Catalog, StoredInstance
 from unifier.errors import UnifierError
 from unifier.instances import build_adapter, instance_spec
-from unifier.model import RunEvent, utcnow
+from unifier.model import Run, RunEvent, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def record_observed(catalog: Catalog, runs: list[Run]) -> list[RunEvent]:
+    """``catalog.record_runs``, safe beside a concurrent writer: the control loop syncs
+    while its firings record the runs they started, so two may insert the same new run
+    at once. The loser's transaction fails on the unique key and is tried again, merging
+    into the rows the winner wrote (the merge is idempotent); after a second conflict,
+    run by run."""
+    for _ in range(2):
+        try:
+            return catalog.record_runs(runs)
+        except IntegrityError:
+            log.debug("a run was inserted concurrently; recording %d run(s) again", len(runs))
+    events: list[RunEvent] = []
+    for run in runs:
+        try:
+            events += catalog.record_runs([run])
+        except IntegrityError:
+            events += catalog.record_runs([run])
+    return events
 
 
 class AdapterPool:
@@ -56,8 +84,9 @@ class AdapterPool:
         for adapter in closing:
             try:
                 await adapter.close()
-            except Exception:
-                pass
+            except Exception:  # a connection that will not close cleanly is dropped anyway
+                log.warning("closing the %s adapter of %s failed", adapter.kind, adapter.instance,
+                            exc_info=True)
 
 
 @dataclass
@@ -79,52 +108,55 @@ async def sync_instance(catalog: Catalog, name: str, *, discover: bool | None = 
     The adapter comes from ``adapter``, else ``pool``, else is built for this call."""
     report = SyncReport(instance=name)
     began = time.monotonic()
-    own_adapter = adapter is None
     try:
-        stored = catalog.get_instance(name)
+        stored = await asyncio.to_thread(catalog.get_instance, name)
         if stored.spec.get("zone"):  # zones: its agent syncs it and pushes what it saw
             report.zone = stored.spec["zone"]
             return report
-        state = catalog.get_sync_state(name)
-        if adapter is None and pool is not None:
-            adapter, own_adapter = pool.get(stored), False
-        if adapter is None:
-            adapter = build_adapter(stored)
-        now = utcnow()
-        due = state.last_discovered_at is None or (
-            now - state.last_discovered_at >= instance_spec(stored).discover_interval)
-        if discover or (discover is None and due):
-            adapter.remember(catalog.list_jobs(name))
-            jobs = await adapter.discover()
-            report.discovered = catalog.upsert_jobs(name, jobs)
-            catalog.update_sync_state(name, last_discovered_at=now)
-        changes = await adapter.changes(state.watermark)
-        report.runs_seen = len(changes.runs)
-        report.requests = changes.requests
-        report.events = catalog.record_runs(changes.runs)
-        health = await adapter.health()
-        catalog.update_sync_state(name, watermark=changes.watermark, last_sync_at=utcnow(),
-                                  last_observed_at=utcnow(), last_error=None,
-                                  health=health.model_dump(mode="json"))
+        if adapter is not None:
+            await _sync(catalog, stored, adapter, discover, report)
+        elif pool is not None:
+            await _sync(catalog, stored, pool.get(stored), discover, report)
+        else:
+            async with build_adapter(stored) as own:
+                await _sync(catalog, stored, own, discover, report)
     except UnifierError as exc:
         report.ok, report.error = False, str(exc)
     except Exception as exc:  # an adapter bug must not stop the other instances
         report.ok, report.error = False, f"{type(exc).__name__}: {exc}"
-    finally:
-        if own_adapter and adapter is not None:
-            try:
-                await adapter.close()
-            except Exception:
-                pass
+        log.warning("sync %s: unexpected error", name, exc_info=True)
     if not report.ok:
         if pool is not None:
             pool.discard(name)
         try:
-            catalog.update_sync_state(name, last_sync_at=utcnow(), last_error=report.error)
-        except Exception:
-            pass
+            await asyncio.to_thread(catalog.update_sync_state, name, last_sync_at=utcnow(),
+                                    last_error=report.error)
+        except Exception:  # the catalog itself is failing: the next cycle reports it
+            log.warning("sync %s: cannot record its error %r", name, report.error, exc_info=True)
     report.seconds = time.monotonic() - began
     return report
+
+
+async def _sync(catalog: Catalog, stored: StoredInstance, adapter: Adapter, discover: bool | None,
+                report: SyncReport) -> None:
+    name = stored.instance.name
+    state = await asyncio.to_thread(catalog.get_sync_state, name)
+    now = utcnow()
+    due = state.last_discovered_at is None or (
+        now - state.last_discovered_at >= instance_spec(stored).discover_interval)
+    if discover or (discover is None and due):
+        adapter.remember(await asyncio.to_thread(catalog.list_jobs, name))
+        jobs = await adapter.discover()
+        report.discovered = await asyncio.to_thread(catalog.upsert_jobs, name, jobs)
+        await asyncio.to_thread(catalog.update_sync_state, name, last_discovered_at=now)
+    changes = await adapter.changes(state.watermark)
+    report.runs_seen = len(changes.runs)
+    report.requests = changes.requests
+    report.events = await asyncio.to_thread(record_observed, catalog, changes.runs)
+    health = await adapter.health()
+    await asyncio.to_thread(catalog.update_sync_state, name, watermark=changes.watermark,
+                            last_sync_at=utcnow(), last_observed_at=utcnow(), last_error=None,
+                            health=health.model_dump(mode="json"))
 
 
 async def sync_all(catalog: Catalog, names: list[str] | None = None, *,
@@ -132,7 +164,7 @@ async def sync_all(catalog: Catalog, names: list[str] | None = None, *,
                    pool: AdapterPool | None = None) -> list[SyncReport]:
     """Sync several instances concurrently (all by default)."""
     if names is None:
-        names = [s.instance.name for s in catalog.list_instances()]
+        names = [s.instance.name for s in await asyncio.to_thread(catalog.list_instances)]
     gate = asyncio.Semaphore(concurrency)
 
     async def one(name: str) -> SyncReport:

@@ -129,7 +129,8 @@ async def test_the_push_makes_a_run_visible_without_waiting_for_the_poll(
     """unifier's own webhook endpoint and control loop: the instance polls once an hour,
     so only the listener's push can bring the finished run into the catalog."""
     from unifier.api import create_app
-    from unifier.reconciler import Reconciler, serve_api
+    from unifier.api.server import ApiServer
+    from unifier.reconciler import Reconciler
 
     instance = urlsplit(airflow_server.webhook_url).path.rsplit("/", 1)[-1]
     monkeypatch.setenv("UNIFIER_TEST_AIRFLOW_PASSWORD", airflow_server.password)
@@ -153,8 +154,8 @@ spec:
 
     catalog = Catalog.open()
     reconciler = Reconciler(catalog, interval=0.2)
-    server, serving = await serve_api(create_app(lambda: catalog, wake=reconciler.wake),
-                                      f"127.0.0.1:{hook_port}")
+    server = ApiServer(create_app(lambda: catalog, wake=reconciler.wake), f"127.0.0.1:{hook_port}")
+    await server.start()
     loop = asyncio.create_task(reconciler.run())
     try:
         deadline = time.monotonic() + 60
@@ -183,7 +184,6 @@ spec:
     finally:
         reconciler.stop()
         await loop
-        server.should_exit = True
-        await serving
+        await server.stop()
         catalog.close()
 

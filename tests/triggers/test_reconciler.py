@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -122,3 +123,28 @@ def test_unifier_run_exits_0_on_sigterm_and_sigint(sig, tmp_path, unifier_home):
             proc.kill()
     assert proc.returncode == 0, stderr
     assert "stopped" in stderr
+
+
+def test_json_logs_are_one_object_per_line_and_unifier_leader_names_the_replica(tmp_path, unifier_home):
+    (tmp_path / "crontab").write_text("# unifier: name=x\n0 3 * * * true\n")
+    (tmp_path / "unifier.yaml").write_text(CRON)
+    assert run_cli("apply", "-f", str(tmp_path / "unifier.yaml")).exit_code == 0
+    env = {**os.environ, "UNIFIER_HOME": unifier_home}
+    done = subprocess.run([sys.executable, "-m", "unifier", "run", "--no-listen", "--cycles", "2",
+                           "--replica-id", "replica-a", "--log-format", "json"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    entries = [json.loads(line) for line in done.stderr.splitlines()]
+    assert entries and all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    assert any(e["logger"] == "unifier.leader" and "replica-a leads" in e["message"] for e in entries)
+    assert entries[-1]["message"] == "stopped"
+
+    shown = run_cli("leader", "-o", "json")
+    assert shown.exit_code == 0
+    assert json.loads(shown.stdout)["replica"] == "replica-a"
+    assert "led by replica-a" in run_cli("instances").stdout
+
+
+def test_a_bad_log_format_or_replica_id_is_bad_input(unifier_home):
+    assert run_cli("run", "--log-format", "xml").exit_code == 2
+    assert run_cli("run", "--replica-id", "").exit_code == 2

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from unifier.api import agent, apidocs, details, hooks, views
+from unifier.api import agent, apidocs, details, hooks, leader, views
 from unifier.api.deps import WakeFn
 from unifier.catalog import Catalog
 from unifier.errors import NotFound, UnifierError
@@ -31,6 +31,7 @@ def create_app(catalog_factory: Callable[[], Catalog], *, wake: WakeFn | None = 
     mount_mcp(app, catalog_factory)  # MCP for AI agents at /mcp (streamable HTTP)
     app.include_router(apidocs.router)
     app.include_router(agent.router)  # zone agents and /api/zones
+    app.include_router(leader.router)
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:

@@ -26,6 +26,7 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from unifier.api.deps import CatalogDep
 from unifier.catalog import Catalog
@@ -80,8 +81,9 @@ async def _stream(request: Request, catalog: Catalog, after: int, job: str | Non
     yield f"retry: {RETRY_MS}\nid: {after}\n\n"
     deadline = time.monotonic() + STREAM_SECONDS
     while time.monotonic() < deadline and not await request.is_disconnected():
-        # the catalog is synchronous: keep its query off the event loop the control loop shares
-        found = await asyncio.to_thread(catalog.list_events, after_id=after, job=job, limit=_PAGE)
+        # the catalog is synchronous: its query runs in the API's worker threads, off the
+        # event loop the control loop shares (and apart from the loop's own threads)
+        found = await run_in_threadpool(catalog.list_events, after_id=after, job=job, limit=_PAGE)
         for event_id, event in found:
             yield sse_message(event_id, event, fmt)
             after = event_id
@@ -96,6 +98,6 @@ async def stream(request: Request, catalog: CatalogDep,
                  job: str | None = None, format: EventFormat = EventFormat.json,
                  last_event_id: str | None = Header(default=None)) -> StreamingResponse:
     """Server-Sent Events: every run event from the resume point on, as it is recorded."""
-    start = await asyncio.to_thread(_resume_point, catalog, after, last_event_id)
+    start = await run_in_threadpool(_resume_point, catalog, after, last_event_id)
     return StreamingResponse(_stream(request, catalog, start, job, format), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

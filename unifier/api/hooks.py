@@ -7,24 +7,31 @@ restart). Any body is accepted (the Airflow listener sends
 
     202 accepted, sync requested   401 missing or wrong token
     403 webhook not enabled for the instance   404 no such instance
+
+The catalog read and the secret's resolution run in a worker thread
+(``run_in_threadpool``): this route shares its event loop with the control loop and
+answers while the catalog waits for another process's write lock.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 
 from fastapi import APIRouter, Header, HTTPException, status
+from starlette.concurrency import run_in_threadpool
 
 from unifier import secrets
 from unifier.api.deps import CatalogDep, WakeDep
+from unifier.catalog import Catalog
 from unifier.errors import NotFound, SecretError
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["hooks"])
 
 
-@router.post("/hooks/{instance}", status_code=status.HTTP_202_ACCEPTED)
-async def hook(instance: str, catalog: CatalogDep, wake: WakeDep,
-               authorization: str | None = Header(default=None)) -> dict[str, object]:
+def _expected_token(catalog: Catalog, instance: str) -> str:
+    """The instance's webhook secret, resolved now; raises the HTTP answer when there is none."""
     try:
         stored = catalog.get_instance(instance)
     except NotFound:
@@ -34,11 +41,18 @@ async def hook(instance: str, catalog: CatalogDep, wake: WakeDep,
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"webhook not enabled for {instance} (set spec.webhook_secret)")
     try:
-        expected = secrets.resolve_str(str(reference))
+        return secrets.resolve_str(str(reference))
     except SecretError:
         # the reference cannot be resolved here: refuse, and never say what it holds
+        log.warning("webhook secret of %s cannot be resolved", instance)
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"webhook secret of {instance} cannot be resolved on this server") from None
+
+
+@router.post("/hooks/{instance}", status_code=status.HTTP_202_ACCEPTED)
+async def hook(instance: str, catalog: CatalogDep, wake: WakeDep,
+               authorization: str | None = Header(default=None)) -> dict[str, object]:
+    expected = await run_in_threadpool(_expected_token, catalog, instance)
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token",

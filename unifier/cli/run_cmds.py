@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from unifier.cli.output import (
+    EXIT_USAGE,
     Format,
     OutputOption,
     err,
+    fail,
     open_catalog,
     out,
     print_json,
     table,
     when,
 )
+from unifier.logs import LogFormat, configure_logging
 from unifier.triggers import store
 from unifier.triggers.store import (
     list_firings,
@@ -27,6 +30,8 @@ from unifier.triggers.store import (
 )
 
 ListenOption = Annotated[str, typer.Option(help="HOST:PORT of the API and webhooks")]
+LogFormatOption = Annotated[LogFormat, typer.Option("--log-format",
+                                                    help="text, or json: one JSON object per line")]
 
 
 def register(app: typer.Typer) -> None:
@@ -34,15 +39,9 @@ def register(app: typer.Typer) -> None:
     app.command()(serve)
     app.command()(triggers)
     app.command()(firings)
+    app.command()(leader)
     app.command()(pause)
     app.command()(resume)
-
-
-def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def run(
@@ -50,24 +49,55 @@ def run(
                                                  "(instances sync on their own poll_interval)")] = 1.0,
     listen: ListenOption = "127.0.0.1:8765",
     no_listen: Annotated[bool, typer.Option("--no-listen", help="no API, no webhooks")] = False,
-    cycles: Annotated[int | None, typer.Option(help="stop after this many cycles")] = None,
+    cycles: Annotated[int | None, typer.Option(help="stop after this many cycles as leader")] = None,
+    replica_id: Annotated[str | None, typer.Option(help="this replica's name (default HOST:PID)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
-    """Run the control loop in the foreground: sync, evaluate triggers, fire; until SIGTERM."""
+    """Run the control loop in the foreground: sync, evaluate triggers, fire; until SIGTERM.
+
+    Several `unifier run` on one PostgreSQL catalog: one leads the loop, the others stand
+    by and serve the API (see `unifier leader`)."""
+    from pydantic import ValidationError
+
+    from unifier.leader import LeaderSettings
     from unifier.reconciler import run_forever
 
-    _logging(verbose)
+    configure_logging(verbose=verbose, fmt=log_format)
+    try:
+        settings = LeaderSettings() if replica_id is None else LeaderSettings(replica_id=replica_id)
+    except ValidationError as exc:
+        raise fail(f"--replica-id: {exc.errors()[0]['msg']}", EXIT_USAGE) from None
     catalog = open_catalog()
     asyncio.run(run_forever(catalog, interval=interval, listen=None if no_listen else listen,
-                            cycles=cycles))
+                            cycles=cycles, leader=settings))
 
 
-def serve(listen: ListenOption = "127.0.0.1:8765") -> None:
+def serve(listen: ListenOption = "127.0.0.1:8765", log_format: LogFormatOption = LogFormat.text) -> None:
     """Serve the HTTP API only (no control loop: webhooks are accepted and do nothing)."""
-    from unifier.reconciler import run_api_only
+    from unifier.api.server import run_api_only
 
-    _logging(False)
+    configure_logging(fmt=log_format)
     asyncio.run(run_api_only(open_catalog(), listen))
+
+
+def leader(output: OutputOption = Format.table) -> None:
+    """Which replica of `unifier run` leads the control loop, since when, its last heartbeat."""
+    from unifier.leader import current_leader
+
+    info = current_leader(open_catalog())
+    if output == Format.json:
+        print_json(info.as_dict() if info else None)
+        return
+    if info is None:
+        out.print("no replica has led yet (start `unifier run`)")
+        return
+    table(["LEADER", "EPOCH", "SINCE", "HEARTBEAT"],
+          [(info.holder, str(info.epoch), _ago(info.acquired_at), _ago(info.renewed_at))])
+
+
+def _ago(at: datetime) -> str:
+    return f"{at.isoformat(timespec='seconds')} ({when(at)})"
 
 
 def triggers(output: OutputOption = Format.table) -> None:

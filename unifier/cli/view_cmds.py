@@ -135,13 +135,20 @@ def runs(
 
 def instances(output: OutputOption = Format.table) -> None:
     """Configured instances and their health (last sync, last error)."""
-    rows = instance_rows(open_catalog())
+    from unifier.leader import current_leader
+
+    catalog = open_catalog()
+    rows = instance_rows(catalog)
     if output == Format.json:
         print_json(rows)
         return
     table(["NAME", "ADAPTER", "ZONE", "LAST SYNC", "HEALTH"],
           [(r.name, r.adapter, r.zone, when(r.last_sync_at),
             "[green]ok[/]" if r.healthy else f"[red]{r.error}[/]") for r in rows])
+    lead = current_leader(catalog)  # `unifier leader` tells more
+    if lead is not None:
+        out.print(f"control loop: led by {lead.holder} since {when(lead.acquired_at)}, "
+                  f"heartbeat {when(lead.renewed_at)}")
 
 
 def adapters(output: OutputOption = Format.table) -> None:

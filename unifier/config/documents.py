@@ -54,6 +54,9 @@ class InstanceSpec(BaseModel):
         description="the network zone the tool lives in: its agent (`unifier agent --zone`) "
                     "serves this instance, the control plane never connects to it; "
                     "unset: the control plane serves it itself")
+    max_concurrent_firings: int = Field(
+        default=4, ge=1, le=1000,
+        description="firings the control loop issues to this instance at once; more wait their turn")
 
 
 class Document(BaseModel):

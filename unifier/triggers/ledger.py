@@ -12,20 +12,26 @@ Life of a firing::
     pending --(every action's run recorded)--> issued
     pending --(render error, or the tool refuses for good)--> failed
     pending --(tool down)--> pending, retried at next_attempt_at (exponential backoff)
+
+Every write that moves a firing takes an optional ``fence`` (:class:`unifier.leader.Fence`):
+checked first, in the same transaction, so a deposed leader records nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.orm import Session
 
 from unifier.catalog import Catalog
 from unifier.catalog.tables import CursorRow, FiringRow, RunRow
+from unifier.errors import NotFound
+from unifier.leader import Fence
 from unifier.model import Cause, RunKey, utcnow
 from unifier.triggers.store import Firing, FiringAction, firing_from_row
 
@@ -78,18 +84,13 @@ def insert_firings(s: Session, rows: list[dict[str, Any]]) -> list[str]:
         have.update(s.scalars(select(FiringRow.id).where(FiringRow.id.in_(ids[start:start + 400]))))
     new = [r for r in rows if r["id"] not in have]
     if new:
-        s.connection().execute(FiringRow.__table__.insert(), new)
+        s.connection().execute(insert(FiringRow), new)
     return [r["id"] for r in new]
 
 
-def due_firings(catalog: Catalog, now: datetime | None = None, limit: int = 200) -> list[Firing]:
-    """Pending firings whose next attempt is due, oldest first."""
-    now = now or utcnow()
-    with catalog.session() as s:
-        rows = s.scalars(select(FiringRow).where(
-            FiringRow.status == "pending", FiringRow.next_attempt_at <= now,
-        ).order_by(FiringRow.created_at, FiringRow.id).limit(limit))
-        return [firing_from_row(r) for r in rows]
+def _due(now: datetime, limit: int) -> Select[FiringRow]:
+    return (select(FiringRow).where(FiringRow.status == "pending", FiringRow.next_attempt_at <= now)
+            .order_by(FiringRow.created_at, FiringRow.id).limit(limit))
 
 
 def next_due_at(catalog: Catalog) -> datetime | None:
@@ -98,48 +99,81 @@ def next_due_at(catalog: Catalog) -> datetime | None:
                         .order_by(FiringRow.next_attempt_at).limit(1))
 
 
-def begin_attempt(catalog: Catalog, fid: str) -> int:
+def _firing(s: Session, fid: str) -> FiringRow:
+    row = s.get(FiringRow, fid)
+    if row is None:
+        raise NotFound(f"no firing {fid!r} in the ledger")
+    return row
+
+
+@contextmanager
+def _fenced(catalog: Catalog, fence: Fence | None) -> Iterator[Session]:
     with catalog.session() as s:
-        row = s.get(FiringRow, fid)
-        row.attempts += 1
-        row.updated_at = utcnow()
-        return row.attempts
+        if fence is not None:
+            fence.check(s)
+        yield s
 
 
-def set_params(catalog: Catalog, fid: str, params: list[dict[str, Any]]) -> None:
-    """Keep the rendered parameters: every retry sends exactly what the first did."""
-    with catalog.session() as s:
-        row = s.get(FiringRow, fid)
-        actions = [dict(a) for a in row.actions]
-        for action, rendered in zip(actions, params):
-            if action.get("params") is None:
-                action["params"] = rendered
-        row.actions, row.updated_at = actions, utcnow()
+def claim_due(catalog: Catalog, *, now: datetime | None = None, limit: int = 200,
+              skip: Collection[str] = (), fence: Fence | None = None) -> list[Firing]:
+    """Due pending firings (oldest first, none of ``skip``: those in flight), each with
+    this attempt counted, in one transaction. The firings come back with their attempt
+    count; nothing else about them changes until they are issued, retried or failed."""
+    now = now or utcnow()
+    claimed: list[Firing] = []
+    with _fenced(catalog, fence) as s:
+        for row in s.scalars(_due(now, limit + len(skip))):
+            if row.id in skip:
+                continue
+            row.attempts += 1
+            row.updated_at = now
+            claimed.append(firing_from_row(row))
+            if len(claimed) == limit:
+                break
+    return claimed
 
 
-def record_action(catalog: Catalog, fid: str, index: int, run: RunKey, cause: Cause) -> None:
-    """The downstream run of ``then[index]`` exists: note it and make its cause ours.
+def set_params(catalog: Catalog, params: dict[str, list[dict[str, Any]]],
+               fence: Fence | None = None) -> None:
+    """Keep the rendered parameters (firing id -> one dict per action), in one
+    transaction: every retry sends exactly what the first attempt did."""
+    with _fenced(catalog, fence) as s:
+        for fid, rendered_all in params.items():
+            row = _firing(s, fid)
+            actions = [dict(a) for a in row.actions]
+            for action, rendered in zip(actions, rendered_all, strict=False):
+                if action.get("params") is None:
+                    action["params"] = rendered
+            row.actions, row.updated_at = actions, utcnow()
+
+
+def record_actions(catalog: Catalog, recorded: list[tuple[str, int, RunKey, Cause]],
+                   fence: Fence | None = None) -> None:
+    """Downstream runs exist (firing id, action index, run, cause), in one transaction:
+    note each in its firing (issued once every action has its run) and make its cause ours.
 
     The cause is written to the run here too, because a sync may have stored the run
     first with only what the tool knows of it (no trigger name, no upstream runs)."""
     now = utcnow()
-    with catalog.session() as s:
-        row = s.get(FiringRow, fid)
-        actions = [dict(a) for a in row.actions]
-        actions[index].update(run_id=run.run_id, error=None)
-        row.actions, row.updated_at = actions, now
-        if all(a.get("run_id") for a in actions):
-            row.status, row.error, row.next_attempt_at = "issued", None, None
-        s.execute(update(RunRow).where(RunRow.job == run.job, RunRow.run_id == run.run_id)
-                  .values(cause=cause.model_dump(mode="json")))
+    with _fenced(catalog, fence) as s:
+        for fid, index, run, cause in recorded:
+            row = _firing(s, fid)
+            actions = [dict(a) for a in row.actions]
+            actions[index].update(run_id=run.run_id, error=None)
+            row.actions, row.updated_at = actions, now
+            if all(a.get("run_id") for a in actions):
+                row.status, row.error, row.next_attempt_at = "issued", None, None
+            s.execute(update(RunRow).where(RunRow.job == run.job, RunRow.run_id == run.run_id)
+                      .values(cause=cause.model_dump(mode="json")))
 
 
-def action_failed(catalog: Catalog, fid: str, index: int, error: str, *, retry: bool) -> None:
+def action_failed(catalog: Catalog, fid: str, index: int, error: str, *, retry: bool,
+                  fence: Fence | None = None) -> None:
     """An action could not be issued: retried later when the cause may pass (a tool that
     is down), else the firing fails once nothing is left to retry."""
     now = utcnow()
-    with catalog.session() as s:
-        row = s.get(FiringRow, fid)
+    with _fenced(catalog, fence) as s:
+        row = _firing(s, fid)
         actions = [dict(a) for a in row.actions]
         actions[index]["error"] = error if retry else f"refused: {error}"
         row.actions, row.updated_at, row.error = actions, now, error
@@ -149,9 +183,9 @@ def action_failed(catalog: Catalog, fid: str, index: int, error: str, *, retry: 
             row.status, row.next_attempt_at = "failed", None
 
 
-def fail_firing(catalog: Catalog, fid: str, error: str) -> None:
-    with catalog.session() as s:
-        row = s.get(FiringRow, fid)
+def fail_firing(catalog: Catalog, fid: str, error: str, fence: Fence | None = None) -> None:
+    with _fenced(catalog, fence) as s:
+        row = _firing(s, fid)
         row.status, row.error, row.next_attempt_at, row.updated_at = "failed", error, None, utcnow()
 
 

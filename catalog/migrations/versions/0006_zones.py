@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_zones"
-down_revision = "0003_scale"
+down_revision = "0004_leader"
 branch_labels = None
 depends_on = None
 
