@@ -62,8 +62,9 @@ async def measure(jobs: int) -> None:
         return result
 
     first = await phase("sync, first (watermark None)", lambda: adapter.changes(None))
-    size = len(requests.get(fake.base + "api/json", params={"tree": sync_tree(6, 5)},
-                            auth=("unifier", fake.users["unifier"]), timeout=60).content)
+    size = len((await asyncio.to_thread(
+        requests.get, fake.base + "api/json", params={"tree": sync_tree(6, 5)},
+        auth=("unifier", fake.users["unifier"]), timeout=60)).content)
     steady = await phase("sync, nothing changed", lambda: adapter.changes(first.watermark))
     for name in names[:10]:
         fake.add_build(name, ago=1, duration=0.1)

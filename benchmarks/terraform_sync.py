@@ -106,7 +106,8 @@ async def bench_sync(tmp: Path, roots: int) -> None:
     for i in range(1000):
         rid = f"tf-bench{i:05d}"
         spool.append({"rec": "start", "run_id": rid, "job": "root00001", "pid": 1, "host": "elsewhere",
-                      "params": {}, "command": {"root": str(base / "root00001")}, "started_at": "2026-01-01T00:00:00+00:00"})
+                      "params": {}, "command": {"root": str(base / "root00001")},
+                      "started_at": "2026-01-01T00:00:00+00:00"})
         spool.append({"rec": "end", "run_id": rid, "job": "root00001", "exit_code": 0,
                       "native_state": "planned", "ended_at": "2026-01-01T00:00:01+00:00", "details": {}})
     t0 = time.perf_counter()

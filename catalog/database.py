@@ -31,7 +31,7 @@ def database_url() -> str:
     return f"sqlite:///{unifier_home() / 'unifier.db'}"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the control loop write while the CLI reads; the busy timeout makes
     # concurrent writers wait instead of failing with "database is locked".
@@ -62,12 +62,14 @@ def dialect_insert(conn: Connection) -> Callable[..., Any]:
     """``insert`` of the catalog's database, with its ``on_conflict_do_*`` upserts."""
     name = conn.dialect.name
     if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # the catalog runs on SQLite or PostgreSQL only
-        raise NotImplementedError(f"upserts on a {name} catalog")
-    return insert
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert
+    if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    raise NotImplementedError(f"upserts on a {name} catalog")  # the catalog runs on SQLite or PostgreSQL only
 
 
 def _alembic_config() -> Config:
