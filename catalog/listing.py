@@ -87,11 +87,11 @@ def glob_to_like(pattern: str) -> str:
 
 def contains(column: Any, text: str, *, any_case: bool = False) -> ColumnElement[bool]:
     like = column.ilike if any_case else column.like
-    return like(f"%{like_literal(text)}%", escape=_ESCAPE)  # type: ignore[no-any-return]
+    return like(f"%{like_literal(text)}%", escape=_ESCAPE)
 
 
 def starts_with(column: Any, text: str) -> ColumnElement[bool]:
-    return column.like(f"{like_literal(text)}%", escape=_ESCAPE)  # type: ignore[no-any-return]
+    return column.like(f"{like_literal(text)}%", escape=_ESCAPE)
 
 
 def scope_clause(column: Any, scope: Sequence[str] | None) -> ColumnElement[bool]:
@@ -161,7 +161,7 @@ class Sort:
 
 
 def _equal(key: SortKey, value: Any) -> ColumnElement[bool]:
-    return key.expr.is_(None) if value is None else key.expr == value  # type: ignore[no-any-return]
+    return key.expr.is_(None) if value is None else key.expr == value
 
 
 def _beyond(key: SortKey, value: Any) -> ColumnElement[bool] | None:
