@@ -124,6 +124,7 @@ def expect_rows(page, expected: list[str]) -> None:
 def test_every_sort_and_the_paused_filter_are_the_servers(tab, demo):
     """No stand-in: the real server sorts and filters, the page shows its rows as given."""
     page = tab.open("#/status")
+    expect(page.locator("#filter-sort option")).to_have_count(6)  # the controls follow /api/instances
     sorts = page.locator("#filter-sort option").evaluate_all("options => options.map(o => o.value)")
     assert sorted(sorts) == ["instance", "job", "last_run", "name", "next_run", "state"]
     for sort in [*sorts[1:], sorts[0]]:  # the default (job) last: back from another order
