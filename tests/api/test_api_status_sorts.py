@@ -116,6 +116,7 @@ async def test_paused_and_never_ran_filters(http):
         return [r["job"] for r in response.json()]
 
     assert await jobs("paused=true") == ["cron://a/j07", "cron://c/j03"]
+    assert [j["uri"] for j in (await http.get("/api/jobs?paused=true")).json()] == ["cron://a/j07", "cron://c/j03"]
     assert len(await jobs("paused=false")) == len(JOBS) - 2
     assert await jobs("state=never") == ["cron://a/j04", "cron://c/j06"]
     assert await jobs("state=never&state=failed&paused=false&sort=name") == [
