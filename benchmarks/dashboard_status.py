@@ -8,10 +8,11 @@ real ``unifier serve`` and opens the status page in Debian's chromium through
 Playwright (the tests' harness). Prints, as JSON, the median and worst of:
 
 - first render: from navigation until the first page of rows is in the table;
-- filter change: from choosing state=failed until the table shows only failed jobs;
+- filter change: from choosing state=failed until the table shows a page of failed jobs
+  only (the server filters, sorts and pages: the page asks for 50 rows at a time);
 - the size of one /api/status answer the page read, and where the first render's time
-  went: waiting for the API's answers (``api_status_s``, ``api_jobs_s``: the server's
-  share) and the page's own work once the data was in.
+  went: waiting for the API's answer (``api_status_s``: the server's share) and the
+  page's own work once the data was in.
 
 The issue's target is < 1 s for each. Timing is reported, never asserted: this is not a test.
 """
@@ -36,6 +37,7 @@ from unifier.testing import build_job, build_run  # noqa: E402
 
 INSTANCES = [("hosts", "cron"), ("infra", "terraform"), ("prod", "airflow"), ("ci", "jenkins")]
 STATES = [RunState.SUCCEEDED] * 7 + [RunState.FAILED, RunState.RUNNING, RunState.QUEUED]
+PAGE = 50  # rows the status page asks the server for (status.js PAGE_SIZE)
 SCHEDULES = ["*/5 * * * *", "0 * * * *", "30 2 * * *", "0 7 * * 1-5", None]
 
 
@@ -73,18 +75,20 @@ def measure(browser, base: str, failed: int, jobs: int) -> dict[str, float]:
     first = time.perf_counter() - start
     # where the time went: the server's answers vs the page's own work after them
     timing = page.evaluate("""() => {
-      const api = performance.getEntriesByType("resource").filter((e) => /\\/api\\/(status|jobs)/.test(e.name));
+      const api = performance.getEntriesByType("resource").filter((e) => /\\/api\\/status/.test(e.name));
       return { data: Math.max(...api.map((e) => e.responseEnd)), rendered: performance.now(),
                server: Object.fromEntries(api.map((e) => [new URL(e.name).pathname, e.responseEnd - e.startTime])) };
     }""")
     summary = page.locator("#view p[aria-live]")
-    assert f"of {jobs}" in summary.inner_text(), summary.inner_text()
+    assert summary.inner_text() == f"jobs 1-{min(PAGE, jobs)}", summary.inner_text()
     start = time.perf_counter()
     page.locator("#filter-state").select_option("failed")
-    page.wait_for_function(f"document.querySelector('#view p[aria-live]').textContent.endsWith('of {failed}')")
+    page.wait_for_function("""(count) => {
+      const states = [...document.querySelectorAll("#status tbody .state")].map((s) => s.textContent);
+      return states.length === count && states.every((s) => s === "failed");
+    }""", arg=min(PAGE, failed))
     change = time.perf_counter() - start
-    states = page.locator("#status tbody .state").all_inner_texts()
-    assert states and set(states) == {"failed"}, states
+    assert page.locator("#filter-state").input_value() == "failed"
     assert tab.elsewhere == [] and tab.errors == [], (tab.elsewhere, tab.errors)
     tab.close()
     server = {f"api{path.replace('/api', '').replace('/', '_')}_s": ms / 1000 for path, ms in timing["server"].items()}

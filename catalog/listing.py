@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, Select, String, and_, case, cast, false, func, literal, or_, select, true
 
 from unifier.catalog.tables import InstanceRow, JobRow, LatestRunRow, RunRow, SyncStateRow
 from unifier.model import RunState, as_utc
@@ -56,8 +56,9 @@ class JobFilter:
     instance: str | None = None
     owner: str | None = None
     tag: str | None = None
-    text: str | None = None  # substring of the URI or the display name
-    states: Sequence[RunState] | None = None  # status view: state of the last run
+    text: str | None = None  # substring of the URI, the display name, the owner or a tag
+    paused: bool | None = None
+    states: Sequence[RunState | None] | None = None  # status view: the last run's; None: never ran
 
 
 @dataclass(frozen=True)
@@ -86,11 +87,11 @@ def glob_to_like(pattern: str) -> str:
 
 def contains(column: Any, text: str, *, any_case: bool = False) -> ColumnElement[bool]:
     like = column.ilike if any_case else column.like
-    return like(f"%{like_literal(text)}%", escape=_ESCAPE)  # type: ignore[no-any-return]
+    return like(f"%{like_literal(text)}%", escape=_ESCAPE)
 
 
 def starts_with(column: Any, text: str) -> ColumnElement[bool]:
-    return column.like(f"{like_literal(text)}%", escape=_ESCAPE)  # type: ignore[no-any-return]
+    return column.like(f"{like_literal(text)}%", escape=_ESCAPE)
 
 
 def scope_clause(column: Any, scope: Sequence[str] | None) -> ColumnElement[bool]:
@@ -104,8 +105,6 @@ def scope_clause(column: Any, scope: Sequence[str] | None) -> ColumnElement[bool
 
 def tagged(column: Any, tag: str) -> ColumnElement[bool]:
     """A JSON list column holding ``tag``: its JSON text holds the tag's JSON string."""
-    from sqlalchemy import String, cast
-
     return contains(cast(column, String), json.dumps(tag))
 
 
@@ -162,7 +161,7 @@ class Sort:
 
 
 def _equal(key: SortKey, value: Any) -> ColumnElement[bool]:
-    return key.expr.is_(None) if value is None else key.expr == value  # type: ignore[no-any-return]
+    return key.expr.is_(None) if value is None else key.expr == value
 
 
 def _beyond(key: SortKey, value: Any) -> ColumnElement[bool] | None:
@@ -215,11 +214,20 @@ def job_clauses(where: JobFilter, scope: Sequence[str] | None) -> list[ColumnEle
     if where.tag:
         clauses.append(tagged(JobRow.tags, where.tag))
     if where.text:
-        clauses.append(or_(contains(JobRow.uri, where.text, any_case=True),
-                               contains(JobRow.name, where.text, any_case=True)))
+        clauses.append(or_(*(contains(column, where.text, any_case=True)
+                             for column in (JobRow.uri, JobRow.name, JobRow.owner, cast(JobRow.tags, String)))))
+    if where.paused is not None:
+        clauses.append(JobRow.paused.is_(where.paused))
     if where.states:
-        clauses.append(RunRow.state.in_([s.value for s in where.states]))  # the status view joins it
+        clauses.append(last_run_state_in(where.states))
     return clauses
+
+
+def last_run_state_in(states: Sequence[RunState | None]) -> ColumnElement[bool]:
+    """The status view's state filter (it joins each job's latest run): ``None`` stands
+    for a job that never ran."""
+    ran = RunRow.state.in_([s.value for s in states if s is not None])
+    return or_(ran, RunRow.id.is_(None)) if None in states else ran
 
 
 def run_clauses(where: RunFilter, scope: Sequence[str] | None) -> list[ColumnElement[bool]]:
@@ -273,9 +281,16 @@ def sort_named(sorts: dict[str, Sort], name: str | None) -> Sort:
 LAST_RUN_AT = func.coalesce(RunRow.started_at, RunRow.queued_at, RunRow.ended_at)
 
 JOB_SORTS = _sorts(Sort("uri", (SortKey(JobRow.uri),)))
-STATUS_SORTS = _sorts(
+# the tool's prediction as of the last sync; a paused job has no next run
+NEXT_RUN_AT = case((JobRow.paused.is_(True), None), else_=JobRow.next_run_at)
+
+STATUS_SORTS = _sorts(  # every one ends in the job URI: it makes rows unique
     Sort("job", (SortKey(JobRow.uri),)),
+    Sort("name", (SortKey(JobRow.name), SortKey(JobRow.uri))),
+    Sort("instance", (SortKey(JobRow.instance), SortKey(JobRow.uri))),
+    Sort("state", (SortKey(RunRow.state, nullable=True), SortKey(JobRow.uri))),  # never ran: last
     Sort("last_run", (SortKey(LAST_RUN_AT, descending=True, nullable=True, time=True), SortKey(JobRow.uri))),
+    Sort("next_run", (SortKey(NEXT_RUN_AT, nullable=True, time=True), SortKey(JobRow.uri))),
 )
 RUN_SORTS = _sorts(  # newest first
     Sort("started", (SortKey(RunRow.started_at, descending=True, nullable=True, time=True),
@@ -285,7 +300,8 @@ RUN_SORTS = _sorts(  # newest first
 
 
 STATUS_COLUMNS = (
-    JobRow.uri, JobRow.kind, JobRow.instance, JobRow.name, JobRow.schedule, JobRow.timezone, JobRow.paused,
+    JobRow.uri, JobRow.kind, JobRow.instance, JobRow.name, JobRow.owner, JobRow.tags, JobRow.url,
+    JobRow.schedule, JobRow.timezone, JobRow.paused,
     JobRow.next_run_at, RunRow.run_id, RunRow.state, RunRow.native_state, RunRow.queued_at,
     RunRow.started_at, RunRow.ended_at, SyncStateRow.last_error,
 )

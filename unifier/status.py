@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -13,11 +14,51 @@ from unifier.catalog.listing import JobFilter, Page
 from unifier.model import Job, RunState, as_utc, utcnow
 
 
+class LastRun(enum.StrEnum):
+    """What the status view filters the last run by: a run state, or ``never`` (no run)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+    NEVER = "never"
+
+
+class StatusSort(enum.StrEnum):
+    """The status view's orders (:data:`~unifier.catalog.listing.STATUS_SORTS`), each
+    broken by the job URI; rows without the value (never ran, paused) come last."""
+
+    JOB = "job"
+    NAME = "name"
+    INSTANCE = "instance"
+    STATE = "state"  # the last run's, alphabetical
+    LAST_RUN = "last_run"  # newest first
+    NEXT_RUN = "next_run"  # soonest first, as the tool predicted it at the last sync
+
+
+SORT_HELP = ("job (default), name, instance, state (of the last run), last_run (newest first) "
+             "or next_run (soonest first, as predicted at the last sync)")
+
+
+def status_filter(*, tool: str | None = None, instance: str | None = None, owner: str | None = None,
+                  tag: str | None = None, text: str | None = None, paused: bool | None = None,
+                  states: Sequence[LastRun] | None = None) -> JobFilter:
+    """The status view's filter from what the CLI and the API take (``never``: no run)."""
+    return JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, paused=paused,
+                     states=[None if s is LastRun.NEVER else RunState(s.value) for s in states or ()] or None)
+
+
 class StatusRow(BaseModel):
     job: str
     kind: str
     instance: str
     name: str
+    owner: str | None = None
+    tags: list[str] = []
+    url: str | None = None  # the job in its own tool's UI
     state: RunState | None  # of the last run; None when it never ran
     native_state: str | None
     last_run_id: str | None
@@ -71,12 +112,13 @@ def instance_rows(catalog: Catalog, *, scope: Sequence[str] | None = None) -> li
 def status_page(catalog: Catalog, where: JobFilter | None = None, *, scope: Sequence[str] | None = None,
                 sort: str | None = None, limit: int | None = None, cursor: str | None = None,
                 now: datetime | None = None) -> Page[StatusRow]:
-    """Status rows in ``sort`` order (by job URI, or ``last_run``: newest first), a page at a time."""
+    """Status rows in ``sort`` order (a name of :data:`~unifier.catalog.listing.STATUS_SORTS`;
+    by job URI unless asked), a page at a time."""
     now = now or utcnow()
     found = catalog.status_page(where, scope=scope, sort=sort, limit=limit, cursor=cursor)
     upcoming = _Upcoming(now)
     rows = [StatusRow(
-        job=r.uri, kind=r.kind, instance=r.instance, name=r.name,
+        job=r.uri, kind=r.kind, instance=r.instance, name=r.name, owner=r.owner, tags=r.tags or [], url=r.url,
         state=r.state, native_state=r.native_state, last_run_id=r.run_id,
         last_run_at=as_utc(r.started_at or r.queued_at or r.ended_at),
         next_run_at=upcoming.next_run_at(r.paused, r.next_run_at, r.schedule, r.timezone),

@@ -79,7 +79,7 @@ def test_search_matches_uri_and_name_and_sort_orders_rows(tab, demo):
     ran = sorted((r for r in cron if r["last_run_at"]), key=lambda r: r["job"])
     ran.sort(key=lambda r: datetime.fromisoformat(r["last_run_at"]), reverse=True)
     expected = [r["job"] for r in ran] + sorted(r["job"] for r in cron if not r["last_run_at"])
-    page.goto(f"{tab.base}/#/status?sort=-last_run_at&tool=cron")
+    page.goto(f"{tab.base}/#/status?sort=last_run&tool=cron")
     jobs = page.locator("#status tbody tr[data-job]")
     expect(jobs).to_have_count(len(expected))
     assert jobs.evaluate_all("rows => rows.map(r => r.dataset.job)") == expected

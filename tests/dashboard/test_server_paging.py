@@ -69,10 +69,10 @@ def test_the_status_page_follows_the_servers_link_header_page_by_page(tab, demo)
 def test_filters_go_to_the_server_as_query_parameters(tab):
     asked: list[dict[str, list[str]]] = []
     tab.context.route(STATUS_QUERY, paging_server(asked))
-    page = tab.open("#/status?state=failed&q=flaky&sort=-last_run_at&tool=cron&paused=false")
+    page = tab.open("#/status?state=failed&q=flaky&sort=last_run&tool=cron&paused=false")
     expect(page.locator("#status tbody tr[data-job]")).to_have_count(1)
-    assert {k: v[0] for k, v in asked[-1].items()} == {
-        "state": "failed", "q": "flaky", "sort": "-last_run_at", "tool": "cron", "paused": "false", "limit": "50"}
+    assert {k: v[0] for k, v in asked[-1].items()} == {  # the hash's search `q` is the API's `text`
+        "state": "failed", "text": "flaky", "sort": "last_run", "tool": "cron", "paused": "false", "limit": "50"}
     assert shown(page) == ["cron://ops/flaky"]
     assert_clean(tab)
 
@@ -112,4 +112,56 @@ def test_a_job_page_pages_through_its_runs_by_the_servers_link_header(tab, demo)
     expect(page.get_by_role("button", name="Older runs")).to_have_count(0)
     assert asked[0]["job"] == [job] and all("cursor" in a for a in asked[1:])
     expect(page.locator("svg.trend circle")).to_have_count(len(every))  # one dot per finished run
+    assert_clean(tab)
+
+
+def expect_rows(page, expected: list[str]) -> None:
+    """The table shows exactly ``expected``, in that order (waits for the page's reload)."""
+    page.wait_for_function("""(want) => JSON.stringify([...document.querySelectorAll(
+      "#status tbody tr[data-job]")].map((r) => r.dataset.job)) === JSON.stringify(want)""", arg=expected)
+
+
+def test_every_sort_and_the_paused_filter_are_the_servers(tab, demo):
+    """No stand-in: the real server sorts and filters, the page shows its rows as given."""
+    page = tab.open("#/status")
+    expect(page.locator("#filter-sort option")).to_have_count(6)  # the controls follow /api/instances
+    sorts = page.locator("#filter-sort option").evaluate_all("options => options.map(o => o.value)")
+    assert sorted(sorts) == ["instance", "job", "last_run", "name", "next_run", "state"]
+    for sort in [*sorts[1:], sorts[0]]:  # the default (job) last: back from another order
+        page.get_by_label("Sort").select_option(sort)
+        expected = [r["job"] for r in json.loads(demo.cli("status", "--sort", sort, "-o", "json").stdout)]
+        expect_rows(page, expected)
+        assert ("sort=" in page.url) == (sort != "job")
+    for choice, flag in (("true", "--paused"), ("false", "--active")):
+        page.get_by_label("Paused").select_option(choice)
+        expected = [r["job"] for r in json.loads(demo.cli("status", flag, "-o", "json").stdout)]
+        expect_rows(page, expected)
+        if not expected:
+            expect(page.locator("#status tbody td.empty")).to_have_text("no job matches")
+    assert_clean(tab)
+
+
+def test_the_timeline_reads_every_page_of_the_days_runs(tab, demo):
+    ran = {r["job"] for r in json.loads(demo.cli("runs", "--since", "24h", "-o", "json").stdout)}
+    assert len(ran) > PAGE
+    asked: list[dict[str, list[str]]] = []
+
+    def paging_runs(route) -> None:  # the real runs of the window, PAGE at a time
+        url = urlsplit(route.request.url)
+        params = parse_qs(url.query)
+        asked.append(params)
+        rows = route.fetch(url=f"{url.scheme}://{url.netloc}/api/runs?since=24h&limit=1000").json()
+        start = int(params.get("cursor", ["0"])[0])
+        headers = {}
+        if start + PAGE < len(rows):
+            headers["Link"] = f'</api/runs?{urlencode({"since": "24h", "cursor": start + PAGE})}>; rel="next"'
+        route.fulfill(status=200, content_type="application/json", headers=headers,
+                      body=json.dumps(rows[start:start + PAGE]))
+
+    tab.context.route(RUNS_QUERY, paging_runs)
+    page = tab.open("#/timeline")
+    labels = page.locator(".tl-label")
+    expect(labels).to_have_count(len(ran))
+    assert set(labels.all_inner_texts()) == ran
+    assert len(asked) > 1 and all("cursor" in a for a in asked[1:])
     assert_clean(tab)

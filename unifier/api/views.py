@@ -28,7 +28,16 @@ from unifier.catalog.listing import BadPage, JobFilter, Page, RunFilter
 from unifier.duration import parse_duration
 from unifier.model import Job, Run, RunState, utcnow
 from unifier.plan import stored_triggers
-from unifier.status import InstanceRow, StatusRow, instance_rows, status_page
+from unifier.status import (
+    SORT_HELP,
+    InstanceRow,
+    LastRun,
+    StatusRow,
+    StatusSort,
+    instance_rows,
+    status_filter,
+    status_page,
+)
 from unifier.triggers.graph import TriggerGraph
 from unifier.triggers.graph_formats import to_json
 from unifier.triggers.store import (
@@ -66,7 +75,8 @@ ToolQuery = Annotated[str | None, Query(description="adapter kind, e.g. airflow"
 InstanceQuery = Annotated[str | None, Query(description="instance name")]
 OwnerQuery = Annotated[str | None, Query(description="the job's owner")]
 TagQuery = Annotated[str | None, Query(description="a tag of the job")]
-TextQuery = Annotated[str | None, Query(description="substring of the job URI or name")]
+TextQuery = Annotated[str | None, Query(description="substring (any case) of the job URI, name, owner or a tag")]
+PausedQuery = Annotated[bool | None, Query(description="true: paused jobs only; false: active ones only")]
 
 
 def _read(read: Callable[[], Page[T]]) -> Page[T]:
@@ -105,12 +115,14 @@ def health() -> dict[str, str]:
 @api.get("/status", response_model=list[StatusRow])
 def status_view(catalog: CatalogDep, request: Request,
                 tool: ToolQuery = None, instance: InstanceQuery = None,
-                state: Annotated[list[RunState] | None, Query(description="of the last run; repeatable")] = None,
-                owner: OwnerQuery = None, tag: TagQuery = None, text: TextQuery = None,
-                sort: Annotated[str | None, Query(description="job (default) or last_run (newest first)")] = None,
+                state: Annotated[list[LastRun] | None, Query(
+                    description="of the last run, or never (no run yet); repeatable")] = None,
+                owner: OwnerQuery = None, tag: TagQuery = None, text: TextQuery = None, paused: PausedQuery = None,
+                sort: Annotated[StatusSort | None, Query(description=SORT_HELP)] = None,
                 limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> Response:
     """One row per job across every tool: its last run and its next scheduled time."""
-    where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, states=state)
+    where = status_filter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, paused=paused,
+                          states=state)
     return _page(request, _read(lambda: status_page(catalog, where, sort=sort, limit=limit, cursor=cursor)),
                  _STATUS_ROWS)
 
@@ -118,10 +130,10 @@ def status_view(catalog: CatalogDep, request: Request,
 @api.get("/jobs", response_model=list[Job])
 def jobs(catalog: CatalogDep, request: Request,
          tool: ToolQuery = None, instance: InstanceQuery = None, owner: OwnerQuery = None,
-         tag: TagQuery = None, text: TextQuery = None,
+         tag: TagQuery = None, text: TextQuery = None, paused: PausedQuery = None,
          limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> Response:
     """Every job, by URI."""
-    where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text)
+    where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, paused=paused)
     return _page(request, _read(lambda: catalog.jobs_page(where, limit=limit, cursor=cursor)), _JOBS)
 
 

@@ -23,7 +23,7 @@ from unifier.cli.output import (
 from unifier.duration import parse_duration
 from unifier.model import RunState, utcnow
 from unifier.plugins import adapter_registry, get_plugin_manager
-from unifier.status import instance_rows, status_page
+from unifier.status import SORT_HELP, LastRun, StatusSort, instance_rows, status_filter, status_page
 
 T = TypeVar("T")
 
@@ -42,7 +42,8 @@ ToolOption = Annotated[str | None, typer.Option("--tool", help="only jobs of thi
 InstanceOption = Annotated[str | None, typer.Option(help="only this instance")]
 OwnerOption = Annotated[str | None, typer.Option(help="only jobs of this owner")]
 TagOption = Annotated[str | None, typer.Option(help="only jobs with this tag")]
-TextOption = Annotated[str | None, typer.Option(help="only jobs whose URI or name holds this text")]
+TextOption = Annotated[str | None, typer.Option(help="only jobs whose URI, name, owner or a tag holds this text")]
+PausedOption = Annotated[bool | None, typer.Option("--paused/--active", help="only paused jobs, or only active ones")]
 CursorOption = Annotated[str | None, typer.Option(help="start where the previous page ended (it prints the cursor)")]
 
 
@@ -60,17 +61,20 @@ def _read(read: Callable[[], Page[T]]) -> Page[T]:
 def status(
     tool: ToolOption = None,
     instance: InstanceOption = None,
-    state: Annotated[list[RunState] | None, typer.Option(help="last run in this state (repeatable)")] = None,
+    state: Annotated[list[LastRun] | None, typer.Option(
+        help="last run in this state, or never: no run yet (repeatable)")] = None,
     owner: OwnerOption = None,
     tag: TagOption = None,
     text: TextOption = None,
-    sort: Annotated[str | None, typer.Option(help="job (default) or last_run (newest first)")] = None,
+    paused: PausedOption = None,
+    sort: Annotated[StatusSort | None, typer.Option(help=SORT_HELP)] = None,
     limit: Annotated[int | None, typer.Option(help="at most this many rows (default: all)")] = None,
     cursor: CursorOption = None,
     output: OutputOption = Format.table,
 ) -> None:
     """One row per job across every tool: its last run and its next scheduled time."""
-    where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, states=state)
+    where = status_filter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, paused=paused,
+                          states=state)
     rows = _read(lambda: status_page(open_catalog(), where, sort=sort, limit=limit, cursor=cursor)).items
     if output == Format.json:
         print_json(rows)
@@ -88,12 +92,13 @@ def jobs(
     owner: OwnerOption = None,
     tag: TagOption = None,
     text: TextOption = None,
+    paused: PausedOption = None,
     limit: Annotated[int | None, typer.Option(help="at most this many (default: all)")] = None,
     cursor: CursorOption = None,
     output: OutputOption = Format.table,
 ) -> None:
     """Every job unifier knows, across every tool."""
-    where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text)
+    where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, paused=paused)
     found = _read(lambda: open_catalog().jobs_page(where, limit=limit, cursor=cursor)).items
     if output == Format.json:
         print_json(found)

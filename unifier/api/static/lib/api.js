@@ -68,6 +68,17 @@ export function nextLink(header) {
   return null;
 }
 
+// every row of a listing that pages: the first page, then each rel="next" URL in turn
+export async function getEveryPage(path) {
+  const rows = [];
+  for (let url = path; url;) {
+    const response = await api(url);
+    rows.push(...await response.json());
+    url = nextLink(response.headers.get("Link"));
+  }
+  return rows;
+}
+
 export function query(params) {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {

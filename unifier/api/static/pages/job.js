@@ -81,19 +81,17 @@ export function render(box, [uri], context) {
       job.paused ? el("span", { class: "tag" }, "paused") : ""));
   }).catch((error) => facts.replaceChildren(el("p", { class: "bad" }, error.message)));
 
-  // runs: follow the server's Link header when it pages, else ask for a longer list
-  let limit = RUNS_PAGE, next = null, runs = [];
+  // runs: a page at a time, the next one from the server's Link header
+  let next = null, runs = [];
   async function loadRuns(append) {
     const following = append && next;
-    const response = await api(following ? next : `/api/runs${query({ job: uri, limit })}`);
+    const response = await api(following ? next : `/api/runs${query({ job: uri, limit: RUNS_PAGE })}`);
     const page = await response.json();
     next = nextLink(response.headers.get("Link"));
     runs = following ? runs.concat(page) : page;
     runsBody.replaceChildren(...(runs.length ? runs.map(runRow)
       : [el("tr", {}, el("td", { colspan: 5, class: "empty" }, "no runs yet"))]));
-    const hasMore = next !== null || (!following && page.length === limit);
-    more.replaceChildren(hasMore ? el("button", { type: "button", onclick: () => {
-      if (next === null) limit += RUNS_PAGE;
+    more.replaceChildren(next !== null ? el("button", { type: "button", onclick: () => {
       loadRuns(true).catch(() => {});
     } }, "Older runs") : "");
     trend.replaceChildren(durationTrend(runs));

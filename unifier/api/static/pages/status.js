@@ -1,25 +1,20 @@
 // Status across every tool: one row per job, searched, filtered, sorted and paged.
 //
-// Asks the server to do the work: /api/status?limit=&q=&tool=&instance=&state=&owner=
-// &tag=&paused=&sort= and follows the RFC 8288 `Link: <...>; rel="next"` header for the
-// next page. A server that ignores these parameters answers with every row (more than
-// `limit`): then the page filters, sorts and pages on its own, from one fetched copy that
-// it keeps until an event says something changed. Filtering rows the server already
-// filtered changes nothing, so the page always applies the filters it can check itself.
+// The server does the work: /api/status?text=&tool=&instance=&state=&owner=&tag=&paused=
+// &sort=&limit= answers one page, and the RFC 8288 `Link: <...>; rel="next"` header is the
+// URL of the next one. The page shows what it is given, in the order given. The URL hash
+// keeps the search as `q` (short, and what people type); the API calls it `text`.
 
 import { getJSON, api, nextLink, query } from "../lib/api.js";
 import { el, jobHref, runHref, scrollBox, stateBadge, when } from "../lib/dom.js";
 
 export const PAGE_SIZE = 50;
 const STATES = ["succeeded", "failed", "running", "queued", "cancelled", "skipped", "unknown"];
-const SORTS = [
-  ["job", "job URI"], ["name", "name"], ["state", "state"], ["-last_run_at", "last run, newest first"],
-  ["next_run_at", "next run, soonest first"], ["instance", "instance"],
+const SORTS = [  // the API's sort names (GET /api/status?sort=)
+  ["job", "job URI"], ["name", "name"], ["state", "state"], ["last_run", "last run, newest first"],
+  ["next_run", "next run, soonest first"], ["instance", "instance"],
 ];
 const FILTERS = ["q", "tool", "instance", "state", "owner", "tag", "paused", "sort"];
-
-// one fetched copy of every row, for a server that does not filter (shared across visits)
-const everything = { rows: null, jobs: null, dirty: true, rowsHaveJobFields: false };
 
 function filtersFrom(params) {
   const filters = {};
@@ -27,100 +22,16 @@ function filtersFrom(params) {
   return filters;
 }
 
-// the job fields a status row may lack (owner, tags, link): read from /api/jobs once,
-// asked for while /api/status answers and dropped if its rows carry them already
-let jobsRequest = null;
-
-function prefetchJobs() {
-  if (everything.jobs || jobsRequest || everything.rowsHaveJobFields) return;
-  const controller = new AbortController();
-  const promise = api("/api/jobs", { signal: controller.signal }).then((r) => r.json());
-  promise.catch(() => {});  // awaited (and its error shown) by jobDetails, if it is needed at all
-  jobsRequest = { controller, promise };
-}
-
-async function jobDetails() {
-  if (!everything.jobs) {
-    prefetchJobs();
-    const jobs = await jobsRequest.promise;
-    jobsRequest = null;
-    everything.jobs = new Map(jobs.map((j) => [j.uri, { owner: j.owner, tags: j.tags || [], url: j.url }]));
-  }
-  return everything.jobs;
-}
-
-async function withJobDetails(rows) {
-  if (!rows.length || "url" in rows[0]) {
-    everything.rowsHaveJobFields = rows.length > 0;
-    if (jobsRequest) { jobsRequest.controller.abort(); jobsRequest = null; }
-    return rows;
-  }
-  const details = await jobDetails();
-  if (rows.some((row) => !details.has(row.job))) {  // a job new since: read them again
-    everything.jobs = null;
-    return withJobDetails(rows);
-  }
-  return rows.map((row) => ({ ...row, ...details.get(row.job) }));
-}
-
-export function matches(row, f) {
-  if (f.tool && row.kind !== f.tool) return false;
-  if (f.instance && row.instance !== f.instance) return false;
-  if (f.state && (row.state || "never") !== f.state) return false;
-  if (f.paused && String(row.paused) !== f.paused) return false;
-  if (f.owner && row.owner !== undefined && (row.owner || "") !== f.owner) return false;
-  if (f.tag && row.tags !== undefined && !row.tags.includes(f.tag)) return false;
-  if (f.q) {
-    const needle = f.q.toLowerCase();
-    const hay = [row.job, row.name, row.owner || "", ...(row.tags || [])].join("\n").toLowerCase();
-    if (!hay.includes(needle)) return false;
-  }
-  return true;
-}
-
-export function sorter(sort = "job") {
-  const descending = sort.startsWith("-");
-  const key = sort.replace(/^-/, "");
-  return (a, b) => {
-    const x = a[key] ?? null, y = b[key] ?? null;
-    if (x === y) return a.job < b.job ? -1 : a.job > b.job ? 1 : 0;
-    if (x === null) return 1;  // rows without a value go last either way
-    if (y === null) return -1;
-    return (x < y ? -1 : 1) * (descending ? -1 : 1);
-  };
-}
-
-// what the server is asked: the filters, one page; "never ran" is not a run state the
-// API knows, so that one is left to the page
+// the hash's filters as the API's query parameters, for one page
 function serverQuery(filters) {
-  const asked = { ...filters, limit: PAGE_SIZE };
-  if (asked.state === "never") delete asked.state;
-  return asked;
+  const { q, ...asked } = filters;
+  return { ...asked, text: q, limit: PAGE_SIZE };
 }
 
-// one page of rows: {rows, next, total}; `next` is a server URL or {offset} for local paging
+// one page of rows: {rows, next}; `next` is the server's URL of the following page, or null
 export async function loadPage(filters, cursor) {
-  const offset = cursor ? cursor.offset : 0;
-  if (offset !== undefined && everything.rows && !everything.dirty) return localPage(filters, offset);
-  prefetchJobs();
-  const response = await api(offset === undefined ? cursor : `/api/status${query(serverQuery(filters))}`);
-  const rows = await response.json();
-  if (rows.length > PAGE_SIZE) {  // the server ignored limit (and so the filters): do it here
-    everything.rows = await withJobDetails(rows);
-    everything.dirty = false;
-    return localPage(filters, offset || 0);
-  }
-  everything.rows = null;  // the server pages: nothing to keep
-  const next = nextLink(response.headers.get("Link"));
-  const shown = (await withJobDetails(rows)).filter((row) => matches(row, filters));
-  return { rows: shown.sort(sorter(filters.sort)), next, total: null };
-}
-
-function localPage(filters, offset) {
-  const found = everything.rows.filter((row) => matches(row, filters)).sort(sorter(filters.sort));
-  const rows = found.slice(offset, offset + PAGE_SIZE);
-  const next = offset + PAGE_SIZE < found.length ? { offset: offset + PAGE_SIZE } : null;
-  return { rows, next, total: found.length, offset };
+  const response = await api(cursor || `/api/status${query(serverQuery(filters))}`);
+  return { rows: await response.json(), next: nextLink(response.headers.get("Link")) };
 }
 
 // a labelled field: the label names the control alone (not the control's options too)
@@ -190,8 +101,8 @@ export function render(box, _match, context) {
     el("thead", {}, el("tr", {}, ["Job", "State", "Last run", "Next run", "Schedule", "Instance", "Owner", "Tool"]
       .map((h) => el("th", { scope: "col" }, h)))), body)), pager);
 
-  const pages = [];  // cursors of the pages before this one (Previous)
-  let cursor = null, current = null, stopped = false;
+  const pages = [];  // where the pages before this one started (Previous): {cursor, offset}
+  let cursor = null, offset = 0, current = null, stopped = false;
 
   async function show(changedJobs = new Set()) {
     const page = await loadPage(filters, cursor);
@@ -199,12 +110,19 @@ export function render(box, _match, context) {
     current = page;
     body.replaceChildren(...page.rows.map((row) => rowOf(row, changedJobs.has(row.job))));
     if (!page.rows.length) body.append(el("tr", {}, el("td", { colspan: 8, class: "empty" }, "no job matches")));
-    const first = (page.offset ?? pages.length * PAGE_SIZE) + 1;
-    summary.textContent = page.rows.length
-      ? `jobs ${first}-${first + page.rows.length - 1}${page.total !== null ? ` of ${page.total}` : ""}` : "";
+    const first = offset + 1;
+    summary.textContent = page.rows.length ? `jobs ${first}-${first + page.rows.length - 1}` : "";
     pager.replaceChildren(
-      el("button", { type: "button", disabled: !pages.length, onclick: () => { cursor = pages.pop(); show(); } }, "Previous"),
-      el("button", { type: "button", disabled: !page.next, onclick: () => { pages.push(cursor); cursor = page.next; show(); } }, "Next"));
+      el("button", { type: "button", disabled: !pages.length, onclick: () => {
+        ({ cursor, offset } = pages.pop());
+        show();
+      } }, "Previous"),
+      el("button", { type: "button", disabled: !page.next, onclick: () => {
+        pages.push({ cursor, offset });
+        offset += page.rows.length;
+        cursor = page.next;
+        show();
+      } }, "Next"));
   }
 
   getJSON("/api/instances").then((instances) => controlsBox.append(controls(filters, instances, context)))
@@ -215,7 +133,6 @@ export function render(box, _match, context) {
   const pending = new Set();
   let timer = null;
   const unsubscribe = context.live.subscribe((event) => {
-    everything.dirty = true;
     const row = current && current.rows.find((r) => r.job === event.job);
     if (row) {
       Object.assign(row, { state: event.state, native_state: event.native_state, last_run_id: event.run_id,

@@ -1,6 +1,6 @@
 // The last 24 h of runs on one time axis, and the cross-tool dependency graph.
 
-import { getJSON } from "../lib/api.js";
+import { getEveryPage, getJSON } from "../lib/api.js";
 import { el, jobHref, runHref, section, svg } from "../lib/dom.js";
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -96,7 +96,8 @@ export function render(box, _match, context) {
   const timeline = el("div", { class: "timeline" }, el("p", { class: "muted" }, "loading..."));
   const graph = el("div", { class: "graph" });
   box.append(el("h2", {}, "Timeline and dependencies"), section("Runs, last 24 h", timeline), section("Dependencies", graph));
-  const load = () => getJSON("/api/runs?since=24h&limit=2000").then((runs) => renderTimeline(timeline, runs));
+  // every run of the window: the list routes page (100 rows unless asked), so follow Link
+  const load = () => getEveryPage("/api/runs?since=24h&limit=1000").then((runs) => renderTimeline(timeline, runs));
   const fail = (target) => (error) => target.replaceChildren(el("p", { class: "bad" }, error.message));
   load().catch(fail(timeline));
   getJSON("/api/graph").then((g) => renderGraph(graph, g)).catch(fail(graph));
