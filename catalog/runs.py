@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, DateTime
 
-from unifier.catalog.tables import RunEventRow, RunRow, TriggerArrivalRow
+from unifier.catalog.tables import FiringRow, RunEventRow, RunRow, TriggerArrivalRow
 from unifier.model import EVENT_FOR_STATE, Cause, CauseKind, EventType, Run, RunEvent, RunState, as_utc, utcnow
 
 BATCH = 400  # keys per lookup query: well under SQLite's variable limit
@@ -150,15 +150,18 @@ def _record_batch(driver: DriverWriter, batch: list[Run], now: datetime) -> list
 # enum -> its value, looked up: reading ``.value`` of an enum is a slow descriptor call
 _TEXT: dict[str, str] = {member: member.value for enum in (RunState, EventType) for member in enum}
 _EVENT_COLUMNS = ("job", "run_id", "attempt", "event_type", "state", "native_state", "event_time", "recorded_at")
-_TIMES = frozenset(c.name for c in (*_RUNS.columns, *RunEventRow.__table__.columns,
-                                     *TriggerArrivalRow.__table__.columns) if isinstance(c.type, DateTime))
-_JSONS = frozenset(c.name for c in _RUNS.columns if isinstance(c.type, JSON))
+# the tables written in bulk (by record_runs and by trigger evaluation), whose columns of
+# one name have one type
+_BULK = (*_RUNS.columns, *RunEventRow.__table__.columns, *TriggerArrivalRow.__table__.columns,
+         *FiringRow.__table__.columns)
+_TIMES = frozenset(c.name for c in _BULK if isinstance(c.type, DateTime))
+_JSONS = frozenset(c.name for c in _BULK if isinstance(c.type, JSON))
 
 
 class DriverWriter:
     """Bulk reads and writes straight to the driver (``executemany``), the values
     converted here as SQLAlchemy would store and read them (datetimes and JSON of the
-    runs, run events and trigger arrivals tables). Going through SQLAlchemy's per-row
+    runs, run events, trigger arrivals and firings tables). Going through SQLAlchemy's per-row
     parameter and result processing cost more than the database's own work; these
     statements carry every run a sync records.
 
@@ -193,13 +196,17 @@ class DriverWriter:
         JSON decoded."""
         convert = [(i, f) for i, c in enumerate(columns) if (f := self._reader(c)) is not None]
         rows = []
-        for raw in self.conn.exec_driver_sql(sql, tuple(params)):
+        for raw in self.conn.exec_driver_sql(sql, tuple(params)).all():
             row = list(raw)
             for i, f in convert:
                 if row[i] is not None:
                     row[i] = f(row[i])
             rows.append(row)
         return rows
+
+    def time(self, value: datetime) -> datetime | str:
+        """A time as a query parameter compared with stored times."""
+        return _sqlite_time(value) if self.sqlite else value
 
     def _converter(self, column: str) -> Callable[[Any], Any] | None:
         if column in _JSONS:
@@ -223,9 +230,9 @@ class _SqliteTime:
     def __init__(self) -> None:
         self.last: tuple[datetime | None, str | None] = (None, None)
 
-    def __call__(self, value: datetime | None) -> str | None:
-        if value is None:
-            return None
+    def __call__(self, value: datetime | str | None) -> str | None:
+        if value is None or isinstance(value, str):
+            return value  # a stored time read as it is stored (copied from row to row)
         if value is self.last[0]:
             return self.last[1]
         text = _sqlite_time(value)
