@@ -353,7 +353,8 @@ def _utc(value: datetime | str | None) -> datetime:
 
 def _satisfied(rule: _Rule, arrivals: list[_Arrival]) -> list[list[_Arrival]]:
     """The upstream run sets that each make one firing, oldest first."""
-    arrivals = sorted(arrivals, key=lambda a: (a.ended_at, a.event_id))
+    if len(arrivals) > 1:
+        arrivals = sorted(arrivals, key=lambda a: (a.ended_at, a.event_id))
     if rule.mode == "any":
         return [[a] for a in arrivals
                 if any(a.job == job and a.state in states for job, states in rule.conditions)]
