@@ -210,7 +210,7 @@ class DriverWriter:
 
     def _converter(self, column: str) -> Callable[[Any], Any] | None:
         if column in _JSONS:
-            return json.dumps
+            return _json_text
         if column in _TIMES and self.sqlite:
             return _SqliteTime()
         return None
@@ -246,6 +246,11 @@ def _sqlite_time(value: datetime) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
+
+
+def _json_text(value: Any) -> str:
+    """JSON text; most runs' parameters and details are empty, and that needs no encoder."""
+    return "{}" if value == {} else json.dumps(value)
 
 
 def _utc_value(value: datetime | str) -> datetime:
