@@ -218,10 +218,17 @@ def main() -> None:
     parser.add_argument("--url", help="catalog URL (default: a fresh SQLite file); PostgreSQL: a fresh "
                                       "database is made beside the one named")
     parser.add_argument("--no-memory", action="store_true", help="skip `unifier run --listen` memory")
+    parser.add_argument("--upserts-only", action="store_true",
+                        help="only the run upserts, into a catalog filled with --jobs and --runs")
     args = parser.parse_args()
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
     with catalog_url(args.url) as url:
         catalog = Catalog.open(url)
+        if args.upserts_only:
+            fill(catalog, jobs=args.jobs, instances=args.instances, runs=args.runs)
+            upserts(catalog, args.upserts)
+            catalog.close()
+            return
         seconds = fill(catalog, jobs=args.jobs, instances=args.instances, runs=args.runs)
         print(f"filled {catalog.engine.url.get_backend_name()}: {args.jobs:,} jobs, {args.instances} instances, "
               f"{args.runs:,} runs in {seconds:.1f} s")

@@ -3,35 +3,47 @@
 A sync hands over thousands of observations at once. They are merged in batches: one
 query reads the stored rows of a batch, the merge rule runs in memory, and the batch's
 new runs, changed runs, run events and latest-run pointers are each written with one
-statement. The merge rule itself (:func:`merge_observation`) is row-at-a-time and
-knows nothing of batching.
+statement (``executemany`` straight to the driver). The merge rule itself
+(:func:`merge_observation`) is row-at-a-time and knows nothing of batching.
+
+Where the time goes at tens of thousands of runs per second is Python, not the
+database, so the hot path avoids what costs per row: SQLAlchemy's parameter and result
+processing (values are converted here, once, by :class:`DriverWriter`), re-validating
+models built from values already valid (``model_construct``), reading columns the merge
+does not need, and rewriting columns (and their indexes) that did not change.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, DateTime, Result, TextClause, text
+from sqlalchemy import JSON, Connection, DateTime
 
-from unifier.catalog.database import dialect_insert
-from unifier.catalog.tables import LatestRunRow, RunEventRow, RunRow, TriggerArrivalRow
+from unifier.catalog.tables import FiringRow, RunEventRow, RunRow, TriggerArrivalRow
 from unifier.model import EVENT_FOR_STATE, Cause, CauseKind, EventType, Run, RunEvent, RunState, as_utc, utcnow
 
-BATCH = 400  # keys per IN (...) query: well under SQLite's variable limit
+BATCH = 400  # keys per lookup query: well under SQLite's variable limit
 
 _RUNS = RunRow.__table__
 _COLUMNS = tuple(c.name for c in _RUNS.columns)
 _MUTABLE = tuple(c for c in _COLUMNS if c not in ("id", "job", "run_id", "instance", "first_seen_at"))
+# what the merge reads of a stored run: first_seen_at and updated_at are never read back
+# (an observation always sets updated_at), and instance follows from the job
+_READ = tuple(c for c in _COLUMNS if c not in ("instance", "first_seen_at", "updated_at"))
+_UNREAD = object()  # the value before the merge of a column not read: always written
 
 
 class StoredRun:
-    """The stored values of one run, read once per batch and changed in memory."""
+    """The stored values of one run, read once per batch and changed in memory.
+    ``was`` keeps the values of :data:`_MUTABLE` as read, so that an update writes only
+    the columns an observation changed."""
 
-    __slots__ = _COLUMNS
+    __slots__ = (*_COLUMNS, "was")
 
     id: int | None
     job: str
@@ -50,17 +62,20 @@ class StoredRun:
     details: dict[str, Any]
     first_seen_at: datetime
     updated_at: datetime
+    was: tuple[Any, ...]
 
     def __init__(self, **values: Any):
         for name in _COLUMNS:
             setattr(self, name, values.get(name))
+        self.was = ()
 
     @classmethod
-    def of(cls, row: Any) -> StoredRun:
-        """From a row selecting every column of ``runs`` in table order."""
+    def of(cls, values: Sequence[Any]) -> StoredRun:
+        """From the columns :data:`_READ` in that order, converted (:meth:`DriverWriter.read`)."""
         stored = cls.__new__(cls)
-        for name, value in zip(_COLUMNS, row, strict=True):
+        for name, value in zip(_READ, values, strict=True):
             setattr(stored, name, value)
+        stored.was = tuple(getattr(stored, name) if name in _READ else _UNREAD for name in _MUTABLE)
         return stored
 
     @classmethod
@@ -68,8 +83,13 @@ class StoredRun:
         return cls(job=obs.job, run_id=obs.run_id, instance=instance_of(obs.job), attempt=obs.attempt or 1,
                    parameters={}, cause={}, details={}, first_seen_at=now, updated_at=now)
 
-    def values(self, names: Sequence[str] = _COLUMNS) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in names}
+    def values(self, names: Sequence[str] = _COLUMNS) -> tuple[Any, ...]:
+        return tuple([getattr(self, name) for name in names])
+
+    def changed(self) -> tuple[str, ...]:
+        """The columns of :data:`_MUTABLE` whose value differs from the one read."""
+        return tuple(name for name, before in zip(_MUTABLE, self.was, strict=True)
+                     if before is _UNREAD or getattr(self, name) != before)
 
 
 def record_runs(conn: Connection, runs: list[Run]) -> list[RunEvent]:
@@ -77,14 +97,14 @@ def record_runs(conn: Connection, runs: list[Run]) -> list[RunEvent]:
     events they caused, in the order they happened."""
     events: list[RunEvent] = []
     now = utcnow()
+    driver = DriverWriter(conn)
     for start in range(0, len(runs), BATCH):
-        events += _record_batch(conn, runs[start:start + BATCH], now)
+        events += _record_batch(driver, runs[start:start + BATCH], now)
     return events
 
 
-def _record_batch(conn: Connection, batch: list[Run], now: datetime) -> list[RunEvent]:
-    stored = {(row.job, row.run_id): StoredRun.of(row)
-              for row in _keyed(conn, {(r.job, r.run_id) for r in batch}, _RUNS.c)}
+def _record_batch(driver: DriverWriter, batch: list[Run], now: datetime) -> list[RunEvent]:
+    stored = {(row.job, row.run_id): row for row in _stored(driver, {(r.job, r.run_id) for r in batch})}
     new: dict[tuple[str, str], StoredRun] = {}
     changed: dict[int, StoredRun] = {}
     events: list[RunEvent] = []
@@ -103,36 +123,47 @@ def _record_batch(conn: Connection, batch: list[Run], now: datetime) -> list[Run
             if row.id is not None:
                 changed[row.id] = row
         events += new_events or []
-    write = DriverWriter(conn)
     if new:
-        write.many("INSERT INTO runs ({columns}) VALUES ({values})", _COLUMNS[1:],
-                   [r.values(_COLUMNS[1:]) for r in new.values()])
-        newest: dict[str, int] = {}
-        for run_pk, job in _keyed(conn, set(new), (_RUNS.c.id, _RUNS.c.job)):
-            newest[job] = max(run_pk, newest.get(job, 0))
-        _move_latest(conn, newest)
+        # the rows this batch inserts are the ones above the highest id before it (ids
+        # only grow); each job's latest run moves to its highest, in the database
+        before = driver.conn.exec_driver_sql("SELECT max(id) FROM runs").scalar() or 0
+        driver.many("INSERT INTO runs ({columns}) VALUES ({values})", _COLUMNS[1:],
+                    [r.values(_COLUMNS[1:]) for r in new.values()])
+        _move_latest(driver, before)
     if changed:
-        write.many("UPDATE runs SET {assignments} WHERE id = {last}", (*_MUTABLE, "id"),
-                   [row.values((*_MUTABLE, "id")) for row in changed.values()])
+        # one statement per set of changed columns: SQLite rewrites only the indexes of
+        # the columns an UPDATE sets, and a run's observation usually changes few
+        by_columns: dict[tuple[str, ...], list[StoredRun]] = defaultdict(list)
+        for row in changed.values():
+            by_columns[row.changed()].append(row)
+        for columns, rows in by_columns.items():
+            names = (*columns, "id")
+            driver.many("UPDATE runs SET {assignments} WHERE id = {last}", names,
+                        [row.values(names) for row in rows])
     if events:
-        write.many("INSERT INTO run_events ({columns}) VALUES ({values})", _EVENT_COLUMNS, [
-            {"job": e.job, "run_id": e.run_id, "attempt": e.attempt, "event_type": e.event_type.value,
-             "state": e.state.value, "native_state": e.native_state, "event_time": e.event_time,
-             "recorded_at": now} for e in events])
+        driver.many("INSERT INTO run_events ({columns}) VALUES ({values})", _EVENT_COLUMNS, [
+            (e.job, e.run_id, e.attempt, _TEXT[e.event_type], _TEXT[e.state], e.native_state, e.event_time, now)
+            for e in events])
     return events
 
 
+# enum -> its value, looked up: reading ``.value`` of an enum is a slow descriptor call
+_TEXT: dict[str, str] = {member: member.value for enum in (RunState, EventType) for member in enum}
 _EVENT_COLUMNS = ("job", "run_id", "attempt", "event_type", "state", "native_state", "event_time", "recorded_at")
-_TIMES = frozenset(c.name for c in (*_RUNS.columns, *RunEventRow.__table__.columns,
-                                     *TriggerArrivalRow.__table__.columns) if isinstance(c.type, DateTime))
-_JSONS = frozenset(c.name for c in _RUNS.columns if isinstance(c.type, JSON))
+# the tables written in bulk (by record_runs and by trigger evaluation), whose columns of
+# one name have one type
+_BULK = (*_RUNS.columns, *RunEventRow.__table__.columns, *TriggerArrivalRow.__table__.columns,
+         *FiringRow.__table__.columns)
+_TIMES = frozenset(c.name for c in _BULK if isinstance(c.type, DateTime))
+_JSONS = frozenset(c.name for c in _BULK if isinstance(c.type, JSON))
 
 
 class DriverWriter:
-    """Bulk writes straight to the driver (``executemany``), the values converted here as
-    SQLAlchemy would store them (datetimes and JSON of the runs, run events and trigger
-    arrivals tables). Going through SQLAlchemy's per-row parameter processing cost more
-    than the database's own work; these statements carry every run a sync records.
+    """Bulk reads and writes straight to the driver (``executemany``), the values
+    converted here as SQLAlchemy would store and read them (datetimes and JSON of the
+    runs, run events, trigger arrivals and firings tables). Going through SQLAlchemy's per-row
+    parameter and result processing cost more than the database's own work; these
+    statements carry every run a sync records.
 
     ``template`` names ``{columns}`` and ``{values}`` (an insert), ``{assignments}``
     and ``{last}`` (an update keyed by the last column), or ``{mark}`` for each value
@@ -143,58 +174,120 @@ class DriverWriter:
         self.sqlite = conn.dialect.name == "sqlite"
         self.mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
-    def many(self, template: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    def many(self, template: str, columns: Sequence[str],
+             rows: Sequence[Sequence[Any]] | Sequence[dict[str, Any]]) -> None:
+        """Run ``template`` once per row; a row is a sequence of values in the order of
+        ``columns``, or a dict by column name."""
         sql = template.format(columns=", ".join(f'"{c}"' for c in columns),
                               values=", ".join([self.mark] * len(columns)),
                               assignments=", ".join(f'"{c}" = {self.mark}' for c in columns[:-1]),
                               last=self.mark, mark=self.mark)
-        convert = [self._converter(c) for c in columns]
-        self.conn.exec_driver_sql(sql, [tuple(f(row[c]) if f else row[c] for c, f in zip(columns, convert, strict=True))
-                                        for row in rows])
+        convert = [(i, f) for i, c in enumerate(columns) if (f := self._converter(c)) is not None]
+        params: list[tuple[Any, ...]] = []
+        for row in rows:
+            values = [row[c] for c in columns] if isinstance(row, dict) else list(row)
+            for i, f in convert:
+                values[i] = f(values[i])
+            params.append(tuple(values))
+        self.conn.exec_driver_sql(sql, params)
+
+    def read(self, sql: str, columns: Sequence[str], params: Sequence[Any]) -> list[list[Any]]:
+        """Rows of ``sql`` (selecting ``columns`` in that order), datetimes in UTC and
+        JSON decoded."""
+        convert = [(i, f) for i, c in enumerate(columns) if (f := self._reader(c)) is not None]
+        rows = []
+        for raw in self.conn.exec_driver_sql(sql, tuple(params)).all():
+            row = list(raw)
+            for i, f in convert:
+                if row[i] is not None:
+                    row[i] = f(row[i])
+            rows.append(row)
+        return rows
+
+    def time(self, value: datetime) -> datetime | str:
+        """A time as a query parameter compared with stored times."""
+        return _sqlite_time(value) if self.sqlite else value
 
     def _converter(self, column: str) -> Callable[[Any], Any] | None:
         if column in _JSONS:
-            return json.dumps
+            return _json_text
         if column in _TIMES and self.sqlite:
-            return _sqlite_time
+            return _SqliteTime()
+        return None
+
+    def _reader(self, column: str) -> Callable[[Any], Any] | None:
+        if column in _JSONS:
+            return _json_value
+        if column in _TIMES:
+            return _utc_value
         return None
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
-    """SQLAlchemy's SQLite DateTime storage format (UTC; naive values are UTC already)."""
-    if value is None:
-        return None
+class _SqliteTime:
+    """SQLAlchemy's SQLite DateTime storage format (UTC; naive values are UTC already).
+    Remembers its last answer: a batch stamps many rows with the same ``now``."""
+
+    def __init__(self) -> None:
+        self.last: tuple[datetime | None, str | None] = (None, None)
+
+    def __call__(self, value: datetime | str | None) -> str | None:
+        if value is None or isinstance(value, str):
+            return value  # a stored time read as it is stored (copied from row to row)
+        if value is self.last[0]:
+            return self.last[1]
+        text = _sqlite_time(value)
+        self.last = (value, text)
+        return text
+
+
+def _sqlite_time(value: datetime) -> str:
+    if value.tzinfo is UTC:  # the usual case (model times are UTC): drop the "+00:00"
+        return value.isoformat(" ", "microseconds")[:26]
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
 
 
-def _keyed(conn: Connection, keys: set[tuple[str, str]], columns: Sequence[Column[Any]]) -> Result[Any]:
-    """``columns`` of the runs with these (job, run_id) keys."""
-    params: dict[str, str] = {}
-    for i, (job, run_id) in enumerate(keys):
-        params[f"j{i}"], params[f"r{i}"] = job, run_id
-    return conn.execute(_lookup(len(keys), tuple(columns)), params)
+def _json_text(value: Any) -> str:
+    """JSON text; most runs' parameters and details are empty, and that needs no encoder."""
+    return "{}" if value == {} else json.dumps(value)
+
+
+def _utc_value(value: datetime | str) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite stores text, UTC, without offset)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return as_utc(value)
+
+
+def _json_value(value: Any) -> Any:
+    """A stored JSON value, decoded (SQLite hands back text; psycopg may have decoded it)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _stored(driver: DriverWriter, keys: set[tuple[str, str]]) -> list[StoredRun]:
+    """The stored runs with these (job, run_id) keys."""
+    params = [value for key in keys for value in key]
+    return [StoredRun.of(row) for row in driver.read(_lookup(len(keys), driver.mark), _READ, params)]
 
 
 @functools.lru_cache(maxsize=16)
-def _lookup(count: int, columns: tuple[Column[Any], ...]) -> TextClause:
+def _lookup(count: int, mark: str) -> str:
     """OR-ed key pairs, not a row-value IN: SQLite answers the latter with a scan of the
     whole table, the former from the unique index. Plain SQL text, built once per size:
     building (and cache-keying) hundreds of expression objects per batch costs more
     than the query."""
-    where = " OR ".join(f"(job = :j{i} AND run_id = :r{i})" for i in range(count))
-    return text(f"SELECT {', '.join(c.name for c in columns)} FROM runs WHERE {where}").columns(*columns)
+    where = " OR ".join([f"(job = {mark} AND run_id = {mark})"] * count)
+    return f"SELECT {', '.join(_READ)} FROM runs WHERE {where}"
 
 
-def _move_latest(conn: Connection, newest: dict[str, int]) -> None:
-    """Point each job's latest run at its newest row; a concurrent writer's newer row wins."""
-    table = LatestRunRow.__table__
-    insert = dialect_insert(conn)(table)
-    conn.execute(
-        insert.on_conflict_do_update(index_elements=[table.c.job], set_={"run": insert.excluded.run},
-                                     where=table.c.run < insert.excluded.run),
-        [{"job": job, "run": run_pk} for job, run_pk in newest.items()])
+def _move_latest(driver: DriverWriter, after: int) -> None:
+    """Point each job's latest run at its newest row above id ``after`` (the rows just
+    inserted, and any a concurrent writer committed meanwhile: its newer row wins)."""
+    driver.conn.exec_driver_sql(
+        f"INSERT INTO latest_runs (job, run) SELECT job, max(id) FROM runs WHERE id > {driver.mark} "
+        "GROUP BY job ON CONFLICT (job) DO UPDATE SET run = excluded.run WHERE latest_runs.run < excluded.run",
+        (after,))
 
 
 # ---------------------------------------------------------------------- merge rule
@@ -259,6 +352,7 @@ def _event(obs: Run, state: RunState, attempt: int, *, when: datetime | None = N
            event_type: EventType | None = None) -> RunEvent:
     if when is None:
         when = (obs.ended_at if state.terminal else obs.started_at) or utcnow()
+    # validated, not model_construct: pydantic's validator (in Rust) is the cheaper of the two
     return RunEvent(
         event_type=event_type or EVENT_FOR_STATE[state],
         event_time=when,
@@ -272,7 +366,7 @@ def _event(obs: Run, state: RunState, attempt: int, *, when: datetime | None = N
 
 def apply_observation(row: StoredRun, obs: Run, attempt: int, now: datetime, keep_cause: bool = False) -> None:
     new_attempt = attempt != row.attempt
-    row.state = obs.state.value
+    row.state = _TEXT[obs.state]
     row.native_state = obs.native_state
     row.attempt = attempt
     row.version = obs.version
@@ -283,13 +377,19 @@ def apply_observation(row: StoredRun, obs: Run, attempt: int, now: datetime, kee
     if obs.parameters or not row.parameters:
         row.parameters = obs.parameters
     # the cause unifier recorded when it started the run outranks what the tool reports later
-    stored_cause = Cause.model_validate(row.cause) if row.cause else None
-    if not (keep_cause and stored_cause and stored_cause.kind != CauseKind.UNKNOWN
-            and (obs.cause.kind == CauseKind.UNKNOWN or stored_cause.firing_id)):
-        row.cause = obs.cause.model_dump(mode="json")
+    # (the stored cause is a dump of a valid Cause: read as it is, not validated again)
+    stored_cause = row.cause or {}
+    if not (keep_cause and stored_cause.get("kind", CauseKind.UNKNOWN) != CauseKind.UNKNOWN
+            and (obs.cause.kind == CauseKind.UNKNOWN or stored_cause.get("firing_id"))):
+        # a cause nobody set is the default one: its dump is a constant (dumping an enum
+        # in JSON mode is a slow Python call per run)
+        row.cause = _DEFAULT_CAUSE if not obs.cause.model_fields_set else obs.cause.model_dump(mode="json")
     row.log_url = obs.log_url or row.log_url
     row.details = {**(row.details or {}), **obs.details}
     row.updated_at = now
+
+
+_DEFAULT_CAUSE: dict[str, Any] = Cause().model_dump(mode="json")  # never mutated: rows only replace it
 
 
 def instance_of(job_uri: str) -> str:

@@ -23,28 +23,25 @@ while a trigger is paused never fire it.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from unifier.catalog import Catalog
 from unifier.catalog.runs import DriverWriter
 from unifier.catalog.tables import (
-    FiringRow,
-    RunEventRow,
-    TriggerArrivalRow,
     TriggerRow,
-    TriggerUpstreamRow,
 )
 from unifier.duration import format_duration, parse_duration
-from unifier.model import TERMINAL_STATES, RunKey, utcnow
+from unifier.model import TERMINAL_STATES, utcnow
 from unifier.triggers import ledger
 from unifier.triggers.faults import fault_point
 from unifier.triggers.spec import StormGuard
@@ -83,6 +80,7 @@ class _Rule:
     window: timedelta
 
 
+_RULES_KEPT = 200_000  # parsed rules kept in memory (a few hundred bytes each)
 GAP_GRACE = 60.0  # seconds a gap in run event ids may be a transaction still committing
 
 
@@ -97,8 +95,11 @@ class Evaluator:
         self.gap_grace = gap_grace
         self._gaps: dict[int, float] = {}  # first missing id -> time.monotonic() it was first seen
         self._rules: dict[str, _Rule] = {}  # spec hash -> rule
+        self._warm = False  # every rule parsed once, on the first cycle
 
     def evaluate(self, *, now: datetime | None = None) -> EvaluationReport:
+        if not self._warm:
+            self.warm()
         report = EvaluationReport()
         while self.collect(report)[1]:  # more to read
             pass
@@ -133,18 +134,37 @@ class Evaluator:
     def rules(self, s: Session, hashes: dict[str, str]) -> dict[str, _Rule]:
         """Trigger name -> rule, for ``hashes`` (name -> spec hash); specs are read only
         for hashes not parsed before (by trigger name: the primary key)."""
-        if len(self._rules) + len(hashes) > 200_000:
+        if len(self._rules) + len(hashes) > _RULES_KEPT:
             self._rules.clear()
         unparsed: dict[str, str] = {}  # spec hash -> a trigger that has it
         for name, spec_hash in hashes.items():
             if spec_hash not in self._rules:
                 unparsed.setdefault(spec_hash, name)
         names = sorted(unparsed.values())
+        conn = s.connection()
+        mark = DriverWriter(conn).mark
         for start in range(0, len(names), _BATCH):
-            for spec_hash, raw in s.execute(select(TriggerRow.spec_hash, TriggerRow.spec)
-                                            .where(TriggerRow.name.in_(names[start:start + _BATCH]))):
-                self._rules[spec_hash] = _parse_rule(raw)
+            chunk = names[start:start + _BATCH]
+            self._parse(conn.exec_driver_sql(
+                f"SELECT spec_hash, spec FROM triggers WHERE name IN ({', '.join([mark] * len(chunk))})",
+                tuple(chunk)))
         return {name: self._rules[h] for name, h in hashes.items()}
+
+    def warm(self) -> None:
+        """Parse every trigger's rule now (the reconciler calls this when it starts to
+        lead): the cycle in which many triggers are satisfied at once then decides from
+        rules in memory, instead of reading and parsing each spec on the way."""
+        with self.catalog.session() as s:
+            conn = s.connection()
+            if conn.exec_driver_sql("SELECT count(*) FROM triggers").scalar_one() > _RULES_KEPT:
+                return  # more than the cache keeps: parsed as needed
+            self._parse(row for row in conn.exec_driver_sql("SELECT spec_hash, spec FROM triggers")
+                        if row[0] not in self._rules)
+        self._warm = True
+
+    def _parse(self, rows: Iterable[Any]) -> None:
+        for spec_hash, raw in rows:
+            self._rules[spec_hash] = _parse_rule(json.loads(raw) if isinstance(raw, str) else raw)
 
 
 def _parse_rule(raw: dict[str, Any]) -> _Rule:
@@ -178,67 +198,67 @@ def evaluate(catalog: Catalog, *, now: datetime | None = None) -> EvaluationRepo
 
 
 # ---------------------------------------------------------------------- collect
+# Both steps read and write straight through the driver (:class:`DriverWriter`): when
+# every trigger is satisfied at once they carry 100,000 rows each way, and SQLAlchemy's
+# per-row processing of that many cost several times the database's own work.
 
 
 def collect(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator) -> tuple[int, bool]:
     """Turn new terminal run events into arrivals. Returns (events read, more to read)."""
     with catalog.session() as s:
+        driver = DriverWriter(s.connection())
+        mark = driver.mark
         cursor = ledger.get_cursor(s, CURSOR)
-        ids = s.scalars(select(RunEventRow.id).where(RunEventRow.id > cursor)
-                        .order_by(RunEventRow.id).limit(_EVENTS_PER_PASS)).all()
+        ids = [i for (i,) in driver.conn.exec_driver_sql(
+            f"SELECT id FROM run_events WHERE id > {mark} ORDER BY id LIMIT {_EVENTS_PER_PASS}", (cursor,)).all()]
         position = evaluator.settled(cursor, ids)
         if position <= cursor:
             return 0, False
         more = len(ids) == _EVENTS_PER_PASS and position == ids[-1]
-        events = s.execute(
-            select(RunEventRow.id, RunEventRow.job, RunEventRow.run_id, RunEventRow.state,
-                   RunEventRow.event_time)
-            .where(RunEventRow.id > cursor, RunEventRow.id <= position,
-                   RunEventRow.state.in_(_TERMINAL))
-            .order_by(RunEventRow.id)).all()
+        terminal = ", ".join([mark] * len(_TERMINAL))
+        # event_time is copied to the arrival as stored: never converted
+        events = driver.conn.exec_driver_sql(
+            f"SELECT id, job, run_id, state, event_time FROM run_events WHERE id > {mark} AND id <= {mark} "
+            f"AND state IN ({terminal}) ORDER BY id", (cursor, position, *_TERMINAL)).all()
         report.events += len(events)
         by_job: dict[str, list[Any]] = defaultdict(list)
         for event in events:
-            by_job[event.job].append(event)
+            by_job[event[1]].append(event)
         jobs = list(by_job)
-        arrivals: dict[tuple[str, str, str], dict[str, Any]] = {}
+        arrivals: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         for start in range(0, len(jobs), _BATCH):
-            rows = s.execute(
-                select(TriggerUpstreamRow.trigger, TriggerUpstreamRow.job, TriggerUpstreamRow.states,
-                       TriggerRow.baseline_event_id)
-                .join(TriggerRow, TriggerRow.name == TriggerUpstreamRow.trigger)
-                .where(TriggerUpstreamRow.job.in_(jobs[start:start + _BATCH]),
-                       TriggerRow.paused.is_(False), TriggerRow.declared_paused.is_(False))).all()
+            chunk = jobs[start:start + _BATCH]
+            rows = driver.conn.exec_driver_sql(
+                "SELECT u.\"trigger\", u.job, u.states, t.baseline_event_id FROM trigger_upstreams u "
+                "JOIN triggers t ON t.name = u.\"trigger\" "
+                f"WHERE u.job IN ({', '.join([mark] * len(chunk))}) AND NOT t.paused AND NOT t.declared_paused",
+                tuple(chunk)).all()
             for trigger, job, states, baseline in rows:
                 wanted = states.split(",")
-                for event in by_job[job]:
-                    if event.state in wanted and event.id > baseline:
-                        arrivals[(trigger, job, event.run_id)] = {
-                            "trigger": trigger, "job": job, "run_id": event.run_id,
-                            "state": event.state, "ended_at": event.event_time,
-                            "event_id": event.id, "consumed_by": None}
+                for event_id, _, run_id, state, ended_at in by_job[job]:
+                    if state in wanted and event_id > baseline:  # the last event of a run wins
+                        arrivals[(trigger, job, run_id)] = (trigger, job, run_id, state, ended_at, event_id, None)
         if arrivals:
-            _insert_new_arrivals(s, list(arrivals.values()))
+            _insert_new_arrivals(driver, list(arrivals.values()))
             touched = sorted({a[0] for a in arrivals})
-            for start in range(0, len(touched), _BATCH):
-                s.execute(update(TriggerRow).where(TriggerRow.name.in_(touched[start:start + _BATCH]))
-                          .values(dirty=True))
+            driver.many(f"UPDATE triggers SET dirty = {mark} WHERE name = {mark} AND NOT dirty",
+                        ("dirty", "name"), [(True, name) for name in touched])
         report.arrivals += len(arrivals)
         ledger.set_cursor(s, CURSOR, position)
         return len(events), more
 
 
-def _insert_new_arrivals(s: Session, rows: list[dict[str, Any]]) -> None:
+def _insert_new_arrivals(driver: DriverWriter, rows: list[tuple[Any, ...]]) -> None:
     """Insert, leaving alone arrivals already recorded (one run counts once per trigger;
     a run the tool restarts and finishes again does not arrive twice)."""
-    DriverWriter(s.connection()).many("INSERT INTO trigger_arrivals ({columns}) VALUES ({values}) "
-                                      "ON CONFLICT DO NOTHING", _ARRIVAL_COLUMNS, rows)
+    driver.many("INSERT INTO trigger_arrivals ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING",
+                _ARRIVAL_COLUMNS, rows)
 
 
 # ---------------------------------------------------------------------- decide
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Arrival:
     trigger: str
     job: str
@@ -247,41 +267,34 @@ class _Arrival:
     ended_at: datetime
     event_id: int
 
-    @property
-    def key(self) -> RunKey:
-        return RunKey(job=self.job, run_id=self.run_id)
-
 
 def decide(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator, *,
            now: datetime | None = None) -> None:
     now = now or utcnow()
     with catalog.session() as s:
-        dirty = s.execute(select(TriggerRow.name, TriggerRow.spec_hash, TriggerRow.paused,
-                                 TriggerRow.declared_paused)
-                          .where(TriggerRow.dirty.is_(True))).all()
+        driver = DriverWriter(s.connection())
+        dirty = driver.conn.exec_driver_sql(
+            "SELECT name, spec_hash, paused, declared_paused FROM triggers WHERE dirty").all()
         if not dirty:
             return
         report.triggers += len(dirty)
-        active = evaluator.rules(s, {d.name: d.spec_hash for d in dirty if not (d.paused or d.declared_paused)})
+        active = evaluator.rules(s, {name: spec_hash for name, spec_hash, paused, declared in dirty
+                                     if not (paused or declared)})
         names = sorted(active)
         open_arrivals: dict[str, list[_Arrival]] = defaultdict(list)
         recent: dict[str, list[datetime]] = defaultdict(list)
         # one joined read each, not a query per batch of names: the dirty triggers are the
         # ones read above (only this loop, on the leader, sets or clears the flag)
-        for row in s.execute(select(
-                TriggerArrivalRow.trigger, TriggerArrivalRow.job, TriggerArrivalRow.run_id,
-                TriggerArrivalRow.state, TriggerArrivalRow.ended_at, TriggerArrivalRow.event_id)
-                .join(TriggerRow, TriggerRow.name == TriggerArrivalRow.trigger)
-                .where(TriggerRow.dirty.is_(True), TriggerArrivalRow.consumed_by.is_(None))):
-            if row.trigger in active:
-                open_arrivals[row.trigger].append(
-                    _Arrival(*row[:4], _utc(row.ended_at), row.event_id))
+        for trigger, job, run_id, state, ended_at, event_id in driver.conn.exec_driver_sql(
+                "SELECT a.\"trigger\", a.job, a.run_id, a.state, a.ended_at, a.event_id FROM trigger_arrivals a "
+                "JOIN triggers t ON t.name = a.\"trigger\" WHERE t.dirty AND a.consumed_by IS NULL").all():
+            if trigger in active:
+                open_arrivals[trigger].append(_Arrival(trigger, job, run_id, state, _utc(ended_at), event_id))
         if active:
             widest = max(rule.window for rule in active.values())
-            for trigger, created in s.execute(
-                    select(FiringRow.trigger, FiringRow.created_at)
-                    .join(TriggerRow, TriggerRow.name == FiringRow.trigger)
-                    .where(TriggerRow.dirty.is_(True), FiringRow.created_at >= now - widest)):
+            for trigger, created in driver.conn.exec_driver_sql(
+                    "SELECT f.\"trigger\", f.created_at FROM firings f JOIN triggers t ON t.name = f.\"trigger\" "
+                    f"WHERE t.dirty AND f.created_at >= {driver.mark}", (driver.time(now - widest),)).all():
                 recent[trigger].append(_utc(created))
 
         firings: dict[str, dict[str, Any]] = {}  # id -> row, in decision order
@@ -298,7 +311,7 @@ def decide(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator, *,
                                         f"{format_duration(rule.window)} (max {rule.max_firings}); "
                                         f"fix the trigger and apply it, or `unifier resume {name}`")
                         break
-                firing = ledger.firing_row(name, [a.key for a in runs], list(rule.actions), now)
+                firing = ledger.firing_row(name, runs, list(rule.actions), now)
                 firings.setdefault(firing["id"], firing)
                 recent[name].append(now)
                 for arrival in runs:
@@ -314,34 +327,34 @@ def decide(catalog: Catalog, report: EvaluationReport, evaluator: Evaluator, *,
 
         report.firings += ledger.insert_firings(s, list(firings.values()))
         if consumed:
-            DriverWriter(s.connection()).many(
-                "UPDATE trigger_arrivals SET consumed_by = {mark} "
-                'WHERE "trigger" = {mark} AND job = {mark} AND run_id = {mark}',
-                ("consumed_by", "trigger", "job", "run_id"),
-                [{"consumed_by": c, "trigger": t, "job": j, "run_id": r} for (t, j, r), c in consumed.items()])
+            driver.many("UPDATE trigger_arrivals SET consumed_by = {mark} "
+                        'WHERE "trigger" = {mark} AND job = {mark} AND run_id = {mark}',
+                        ("consumed_by", "trigger", "job", "run_id"),
+                        [(c, t, j, r) for (t, j, r), c in consumed.items()])
         for name, reason in paused.items():
             s.execute(update(TriggerRow).where(TriggerRow.name == name)
                       .values(paused=True, paused_reason=reason, updated_at=now))
             log.warning("trigger %s paused: %s", name, reason)
         report.paused.update(paused)
-        for start in range(0, len(dirty), _BATCH):
-            s.execute(update(TriggerRow)
-                      .where(TriggerRow.name.in_([d.name for d in dirty[start:start + _BATCH]]))
-                      .values(dirty=False))
+        driver.many(f"UPDATE triggers SET dirty = {driver.mark} WHERE name = {driver.mark}", ("dirty", "name"),
+                    [(False, d[0]) for d in dirty])
         fault_point("before-ledger-write")
     if report.firings:
         fault_point("after-ledger-write")
 
 
-def _utc(value: datetime | None) -> datetime:
-    """A NOT NULL timestamp column's value, in UTC."""
+def _utc(value: datetime | str | None) -> datetime:
+    """A NOT NULL timestamp column's value as the driver hands it over (text on SQLite), in UTC."""
     assert value is not None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _satisfied(rule: _Rule, arrivals: list[_Arrival]) -> list[list[_Arrival]]:
     """The upstream run sets that each make one firing, oldest first."""
-    arrivals = sorted(arrivals, key=lambda a: (a.ended_at, a.event_id))
+    if len(arrivals) > 1:
+        arrivals = sorted(arrivals, key=lambda a: (a.ended_at, a.event_id))
     if rule.mode == "any":
         return [[a] for a in arrivals
                 if any(a.job == job and a.state in states for job, states in rule.conditions)]
