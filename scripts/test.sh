@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# ruff and mypy first: a finding fails the run before any test starts
+bash scripts/check.sh
 # Debian packages the tests drive for real, installed where missing (as root with apt-get;
 # elsewhere the tests that need one skip, saying why):
 #   cron      the daemon that runs wrapped crontab lines;
