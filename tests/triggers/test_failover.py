@@ -67,7 +67,10 @@ spec:
       params: {FROM: "{{ upstream['cron://hosts/load'].run_id }}"}
 """
 
-TAKEOVER_BOUND = 10.0  # seconds from the leader's death to the standby leading
+# Seconds from the leader's death to the standby leading. The figure itself is measured by
+# benchmarks/failover.py (p50 about 0.5 s); this bound only catches a standby that never
+# notices, with room for a test machine whose two cores run a whole suite at once.
+TAKEOVER_BOUND = 30.0
 
 
 @pytest.fixture
