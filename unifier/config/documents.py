@@ -113,6 +113,7 @@ def file_schema(adapters: dict[str, type[BaseModel]]) -> dict[str, Any]:
 
 def _load_core_kinds() -> None:
     """Kinds defined outside this module register on import."""
+    import unifier.auth.policy_kinds  # noqa: F401
     import unifier.triggers.spec  # noqa: F401
 
 

@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from unifier.auth.approvals import MANUAL_TRIGGER, manual_cause
 from unifier.catalog import Catalog
 from unifier.errors import JobBusy, NotFound, SecretError, ToolUnavailable, UnifierError
 from unifier.instances import build_adapter
@@ -52,6 +53,11 @@ async def fire_pending(catalog: Catalog, *, now: datetime | None = None) -> Fire
 
 async def issue(catalog: Catalog, firing: Firing, report: FireReport) -> None:
     attempts = ledger.begin_attempt(catalog, firing.id)
+    if firing.trigger == MANUAL_TRIGGER:
+        # an approved manual trigger (unifier.auth.approvals): no trigger spec, its
+        # parameters were fixed when it was requested
+        await _issue_actions(catalog, firing, report, attempts, manual_cause(catalog, firing.id))
+        return
     try:
         trigger = get_trigger(catalog, firing.trigger)
     except NotFound:
@@ -76,6 +82,11 @@ async def issue(catalog: Catalog, firing: Firing, report: FireReport) -> None:
                 action.params = rendered
     cause = Cause(kind=CauseKind.TRIGGER, actor="unifier", trigger=firing.trigger,
                   firing_id=firing.id, upstream_runs=firing.upstream_runs)
+    await _issue_actions(catalog, firing, report, attempts, cause)
+
+
+async def _issue_actions(catalog: Catalog, firing: Firing, report: FireReport, attempts: int,
+                         cause: Cause) -> None:
     done = True
     for index, action in enumerate(firing.actions):
         if action.run_id or (action.error or "").startswith("refused: "):

@@ -12,6 +12,7 @@ Life of a firing::
     pending --(every action's run recorded)--> issued
     pending --(render error, or the tool refuses for good)--> failed
     pending --(tool down)--> pending, retried at next_attempt_at (exponential backoff)
+    awaiting_approval --(approved)--> pending;  --(rejected / timed out)--> rejected / expired
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ def insert_firings(s: Session, rows: list[dict[str, Any]]) -> list[str]:
     for start in range(0, len(ids), 400):
         have.update(s.scalars(select(FiringRow.id).where(FiringRow.id.in_(ids[start:start + 400]))))
     new = [r for r in rows if r["id"] not in have]
+    # governance: a firing of a job an ApprovalPolicy guards is written awaiting_approval
+    # (never due) with its approval request, in this same transaction (unifier.auth.approvals)
+    from unifier.auth.approvals import gate
+
+    gate(s, new)
     if new:
         s.connection().execute(FiringRow.__table__.insert(), new)
     return [r["id"] for r in new]
