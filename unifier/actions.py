@@ -1,7 +1,8 @@
 """Acting on a tool through its adapter: trigger, wait, cancel, read logs.
 
-Every action is audited. A manual trigger gets a fresh firing id; unifier's
-triggers pass the firing id from their ledger, so a retry starts nothing new.
+A manual trigger gets a fresh firing id; unifier's triggers pass the firing id from
+their ledger, so a retry starts nothing new. Who may act, and the audit of it, is the
+service layer's (:mod:`unifier.service`).
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
         await adapter.close()
     run = run.model_copy(update={"cause": cause, "parameters": run.parameters or params})
     catalog.record_runs([run])
-    catalog.audit("trigger", uri, {"run_id": run.run_id, "firing_id": firing_id,
-                                   "params": sorted(params), "cause": cause.kind.value})
     return run
 
 
@@ -59,6 +58,17 @@ async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = No
     return catalog.get_run(run.job, run.run_id)
 
 
+async def refresh_run(catalog: Catalog, uri: str, run_id: str) -> Run:
+    """Ask the tool for one run's state now, record it, and return it as stored."""
+    ref = JobRef.parse(uri)
+    adapter = build_adapter(catalog.get_instance(ref.instance))
+    try:
+        catalog.record_runs([await adapter.status(ref.native_id, run_id)])
+    finally:
+        await adapter.close()
+    return catalog.get_run(uri, run_id)
+
+
 async def cancel_run(catalog: Catalog, uri: str, run_id: str) -> None:
     ref = JobRef.parse(uri)
     adapter = build_adapter(catalog.get_instance(ref.instance))
@@ -67,7 +77,6 @@ async def cancel_run(catalog: Catalog, uri: str, run_id: str) -> None:
         catalog.record_runs([await adapter.status(ref.native_id, run_id)])
     finally:
         await adapter.close()
-    catalog.audit("cancel", uri, {"run_id": run_id})
 
 
 async def run_logs(catalog: Catalog, uri: str, run_id: str) -> str:

@@ -75,7 +75,8 @@ def plan_apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> l
     return changes
 
 
-def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> list[Change]:
+def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False, actor: str | None = None,
+          source: str | None = None) -> list[Change]:
     """Write ``config`` to the catalog; objects are applied in kind registration order
     (instances before the triggers that name their jobs)."""
     changes: list[Change] = []
@@ -84,7 +85,8 @@ def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> list[C
             action = applier.put(catalog, item)
             changes.append(Change(kind, item.name, action, item.location))
             if action != "unchanged":
-                catalog.audit(f"apply.{action}", f"{kind.lower()}/{item.name}", {"source": item.location})
+                catalog.audit(f"apply.{action}", f"{kind.lower()}/{item.name}", {"source": item.location},
+                              actor=actor, source=source)
     if prune:
         named = {(d.kind, d.name) for d in config.documents}
         for kind, applier in reversed(APPLIERS.items()):
@@ -92,7 +94,8 @@ def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> list[C
                 if (kind, name) not in named:
                     applier.delete(catalog, name)
                     changes.append(Change(kind, name, "deleted"))
-                    catalog.audit("apply.deleted", f"{kind.lower()}/{name}", {"prune": True})
+                    catalog.audit("apply.deleted", f"{kind.lower()}/{name}", {"prune": True}, actor=actor,
+                                  source=source)
     return changes
 
 

@@ -66,6 +66,11 @@ def read_documents(path: str | Path) -> tuple[list[Document], list[Problem]]:
         text = Path(path).read_text()
     except OSError as exc:
         return [], [Problem(file, 0, f"cannot read file: {exc.strerror}")]
+    return read_text_documents(file, text)
+
+
+def read_text_documents(file: str, text: str) -> tuple[list[Document], list[Problem]]:
+    """As :func:`read_documents`, for a file's text already read."""
     documents: list[Document] = []
     problems: list[Problem] = []
     loader = yaml.SafeLoader(text)
