@@ -22,6 +22,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from unifier.catalog import Catalog
 from unifier.errors import UnifierError
@@ -31,6 +32,9 @@ from unifier.sync import AdapterPool, SyncReport, sync_all
 from unifier.triggers.evaluate import EvaluationReport, evaluate
 from unifier.triggers.fire import FireReport, fire_pending
 from unifier.triggers.ledger import next_due_at
+
+if TYPE_CHECKING:
+    from unifier.api.serving import ServeOptions
 
 log = logging.getLogger("unifier.reconciler")
 
@@ -150,7 +154,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-async def serve_api(app: object, listen: str) -> tuple[object, asyncio.Task[None]]:
+async def serve_api(app: object, listen: str, **uvicorn_options: Any) -> tuple[object, asyncio.Task[None]]:
     """Start uvicorn in this event loop; returns once it listens (or raises)."""
     import uvicorn
 
@@ -164,7 +168,8 @@ async def serve_api(app: object, listen: str) -> tuple[object, asyncio.Task[None
     host, port = parse_listen(listen)
     # open event streams must not hold a SIGTERM for long: close them after 1 s
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                    lifespan="off", access_log=False, timeout_graceful_shutdown=1))
+                                    lifespan="off", access_log=False, timeout_graceful_shutdown=1,
+                                    **uvicorn_options))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -178,9 +183,11 @@ async def serve_api(app: object, listen: str) -> tuple[object, asyncio.Task[None
 
 
 async def run_forever(catalog: Catalog, *, interval: float = 1.0, listen: str | None = None,
-                      cycles: int | None = None) -> None:
+                      cycles: int | None = None, serve: ServeOptions | None = None) -> None:
     """``unifier run``: the loop, the webhook beside it, until SIGTERM/SIGINT."""
-    from unifier.api import create_app
+    from unifier.api.serving import ServeOptions, build_api
+
+    serve = serve or ServeOptions()
 
     reconciler = Reconciler(catalog, interval=interval)
     loop = asyncio.get_running_loop()
@@ -189,9 +196,9 @@ async def run_forever(catalog: Catalog, *, interval: float = 1.0, listen: str | 
     server = task = None
     try:
         if listen:
-            app = create_app(lambda: catalog, wake=reconciler.wake)
-            server, task = await serve_api(app, listen)
-            log.info("listening on http://%s (POST /hooks/INSTANCE)", listen)
+            app = build_api(catalog, parse_listen(listen)[0], serve, wake=reconciler.wake)
+            server, task = await serve_api(app, listen, **serve.uvicorn_options())
+            log.info("listening on %s://%s (POST /hooks/INSTANCE)", serve.scheme, listen)
         await reconciler.run(cycles=cycles)
     finally:
         if server is not None and task is not None:
@@ -202,16 +209,19 @@ async def run_forever(catalog: Catalog, *, interval: float = 1.0, listen: str | 
     log.info("stopped")
 
 
-async def run_api_only(catalog: Catalog, listen: str) -> None:
+async def run_api_only(catalog: Catalog, listen: str, serve: ServeOptions | None = None) -> None:
     """``unifier serve``: the API without the control loop, until SIGTERM/SIGINT."""
-    from unifier.api import create_app
+    from unifier.api.serving import ServeOptions, build_api
+
+    serve = serve or ServeOptions()
+    app = build_api(catalog, parse_listen(listen)[0], serve)
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    server, task = await serve_api(create_app(lambda: catalog), listen)
-    log.info("listening on http://%s", listen)
+    server, task = await serve_api(app, listen, **serve.uvicorn_options())
+    log.info("listening on %s://%s", serve.scheme, listen)
     await stopping.wait()
     server.should_exit = True  # type: ignore[attr-defined]
     await task

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
 
 from unifier.cli.output import EXIT_FAILED, EXIT_USAGE, close_catalogs, err
-from unifier.errors import ConfigError, NotFound, UnifierError
+from unifier.errors import ConfigError, InvalidInput, NotFound, UnifierError
 
 COMMAND_MODULES = (
     "unifier.cli.config_cmds",
@@ -20,6 +21,7 @@ COMMAND_MODULES = (
     "unifier.cli.action_cmds",
     "unifier.cli.run_cmds",
     "unifier.cli.graph_cmds",
+    "unifier.cli.governance_cmds",
 )
 
 app = typer.Typer(
@@ -31,6 +33,22 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _connect(
+    ctx: typer.Context,
+    server: Annotated[str | None, typer.Option(
+        "--server", envvar="UNIFIER_SERVER", show_envvar=True,
+        help="URL of a unifier server: every read and act command goes through its API")] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="UNIFIER_TOKEN", show_envvar=True, show_default=False,
+        help="API token (or OIDC token) for --server")] = None,
+) -> None:
+    """One control plane over the schedulers you already run."""
+    from unifier.cli.client import Connection
+
+    ctx.obj = Connection(server or None, token or None)
 
 
 _built = False
@@ -62,7 +80,7 @@ def main() -> None:
             err.print(str(problem), markup=False, highlight=False)
         err.print(f"[red]refused:[/] {len(exc.problems)} problem(s); nothing was applied")
         sys.exit(EXIT_USAGE)
-    except NotFound as exc:
+    except (NotFound, InvalidInput) as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(EXIT_USAGE)
     except UnifierError as exc:

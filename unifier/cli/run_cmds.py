@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from unifier.cli.client import client
 from unifier.cli.output import (
     Format,
     OutputOption,
@@ -18,15 +20,12 @@ from unifier.cli.output import (
     table,
     when,
 )
-from unifier.triggers import store
-from unifier.triggers.store import (
-    list_firings,
-    list_triggers,
-    pause_trigger,
-    resume_trigger,
-)
+from unifier.triggers.store import list_firings, list_triggers
 
-ListenOption = Annotated[str, typer.Option(help="HOST:PORT of the API and webhooks")]
+ListenOption = Annotated[str, typer.Option(help="HOST:PORT of the API and webhooks; an address other "
+                                                "than loopback needs authentication configured")]
+TlsCertOption = Annotated[Path | None, typer.Option("--tls-cert", help="serve HTTPS with this certificate (PEM)")]
+TlsKeyOption = Annotated[Path | None, typer.Option("--tls-key", help="the certificate's private key (PEM)")]
 
 
 def register(app: typer.Typer) -> None:
@@ -52,22 +51,29 @@ def run(
     no_listen: Annotated[bool, typer.Option("--no-listen", help="no API, no webhooks")] = False,
     cycles: Annotated[int | None, typer.Option(help="stop after this many cycles")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
 ) -> None:
     """Run the control loop in the foreground: sync, evaluate triggers, fire; until SIGTERM."""
+    from unifier.api.serving import ServeOptions
     from unifier.reconciler import run_forever
 
+    options = ServeOptions(tls_cert, tls_key)
     _logging(verbose)
     catalog = open_catalog()
     asyncio.run(run_forever(catalog, interval=interval, listen=None if no_listen else listen,
-                            cycles=cycles))
+                            cycles=cycles, serve=options))
 
 
-def serve(listen: ListenOption = "127.0.0.1:8765") -> None:
+def serve(listen: ListenOption = "127.0.0.1:8765", tls_cert: TlsCertOption = None,
+          tls_key: TlsKeyOption = None) -> None:
     """Serve the HTTP API only (no control loop: webhooks are accepted and do nothing)."""
+    from unifier.api.serving import ServeOptions
     from unifier.reconciler import run_api_only
 
+    options = ServeOptions(tls_cert, tls_key)
     _logging(False)
-    asyncio.run(run_api_only(open_catalog(), listen))
+    asyncio.run(run_api_only(open_catalog(), listen, options))
 
 
 def triggers(output: OutputOption = Format.table) -> None:
@@ -113,20 +119,16 @@ def pause(
     reason: Annotated[str, typer.Option(help="why, shown by `unifier triggers`")] = "paused by hand",
 ) -> None:
     """Stop a trigger from firing until `unifier resume` (runs meanwhile are not fired for)."""
-    catalog = open_catalog()
-    pause_trigger(catalog, name, reason)
-    catalog.audit("trigger.pause", f"trigger/{name}", {"reason": reason})
+    client().pause(name, reason)
     err.print(f"trigger/{name} paused")
 
 
 def resume(name: Annotated[str, typer.Argument(help="trigger name")]) -> None:
     """Resume a trigger paused by hand or by the storm guard."""
-    catalog = open_catalog()
-    was = store.get_trigger(catalog, name)
-    if resume_trigger(catalog, name):
-        catalog.audit("trigger.resume", f"trigger/{name}", {"was": was.paused_reason})
-        out.print(f"trigger/{name} resumed (was {was.paused_reason})")
-    elif was.paused:
-        out.print(f"trigger/{name} is {was.paused_reason}: change the spec and apply it")
+    result = client().resume(name)
+    if result["resumed"]:
+        out.print(f"trigger/{name} resumed (was {result['was']})")
+    elif result["paused"]:
+        out.print(f"trigger/{name} is {result['was']}: change the spec and apply it")
     else:
         out.print(f"trigger/{name} was not paused")

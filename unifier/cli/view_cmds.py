@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
+from unifier.cli.client import client
 from unifier.cli.output import (
     Format,
     OutputOption,
-    open_catalog,
     out,
     print_json,
     state_text,
@@ -20,7 +20,6 @@ from unifier.cli.output import (
 from unifier.duration import parse_duration
 from unifier.model import RunState, utcnow
 from unifier.plugins import adapter_registry, get_plugin_manager
-from unifier.status import instance_rows, status_rows
 
 
 def register(app: typer.Typer) -> None:
@@ -30,12 +29,11 @@ def register(app: typer.Typer) -> None:
     app.command()(instances)
     app.command()(adapters)
     app.command()(events)
-    app.command()(audit)
 
 
 def status(output: OutputOption = Format.table) -> None:
     """One row per job across every tool: its last run and its next scheduled time."""
-    rows = status_rows(open_catalog())
+    rows = client().status()
     if output == Format.json:
         print_json(rows)
         return
@@ -51,7 +49,7 @@ def jobs(
     output: OutputOption = Format.table,
 ) -> None:
     """Every job unifier knows, across every tool."""
-    found = open_catalog().list_jobs(instance)
+    found = client().jobs(instance)
     if output == Format.json:
         print_json(found)
         return
@@ -72,8 +70,7 @@ def runs(
         window: timedelta | None = parse_duration(since) if since else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
-    found = open_catalog().list_runs(job=job, instance=instance, states=state,
-                                     since=utcnow() - window if window else None, limit=limit)
+    found = client().runs(job=job, instance=instance, states=state, since=window, limit=limit)
     if output == Format.json:
         print_json(found)
         return
@@ -85,7 +82,7 @@ def runs(
 
 def instances(output: OutputOption = Format.table) -> None:
     """Configured instances and their health (last sync, last error)."""
-    rows = instance_rows(open_catalog())
+    rows = client().instances()
     if output == Format.json:
         print_json(rows)
         return
@@ -123,7 +120,7 @@ def events(
     """The append-only history of run state changes (OpenLineage-shaped)."""
     from unifier.lineage import to_openlineage
 
-    found = open_catalog().list_events(after_id=after, job=job, limit=limit)
+    found = client().events(after=after, job=job, limit=limit)
     if openlineage:
         import json
 
@@ -136,16 +133,3 @@ def events(
     table(["ID", "TIME", "EVENT", "JOB", "RUN", "ATTEMPT", "STATE"],
           [(i, e.event_time.strftime("%Y-%m-%d %H:%M:%S"), e.event_type.value, e.job, e.run_id, e.attempt,
             state_text(e.state)) for i, e in found])
-
-
-def audit(
-    limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 50,
-    output: OutputOption = Format.table,
-) -> None:
-    """Every action taken through unifier: applies, triggers, cancels, prunes."""
-    entries = open_catalog().list_audit(limit)
-    if output == Format.json:
-        print_json(entries)
-        return
-    table(["AT", "ACTOR", "ACTION", "TARGET"],
-          [(e["at"].strftime("%Y-%m-%d %H:%M:%S"), e["actor"], e["action"], e["target"]) for e in entries])
