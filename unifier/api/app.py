@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from unifier.api import act_routes, admin_routes, errors, hooks, views
 from unifier.api.deps import WakeFn, get_principal
@@ -31,7 +33,9 @@ def create_app(catalog_factory: Callable[[], Catalog], *, wake: WakeFn | None = 
     control loop to sync that instance now; ``oidc`` verifies JWTs when configured;
     ``allow_open`` lets a server without any authentication configured answer everyone
     (only ever true on loopback: see :func:`unifier.api.security.check_listen`)."""
-    app = FastAPI(title="unifier", version="1", summary="One control plane over the schedulers you already run")
+    # the OpenAPI document and its viewer sit behind authentication like every route
+    app = FastAPI(title="unifier", version="1", summary="One control plane over the schedulers you already run",
+                  openapi_url=None, docs_url=None, redoc_url=None)
     app.state.catalog_factory = catalog_factory
     app.state.wake = wake or _ignore
     app.state.security = ApiSecurity(catalog_factory, oidc=oidc, allow_open=allow_open)
@@ -41,6 +45,14 @@ def create_app(catalog_factory: Callable[[], Catalog], *, wake: WakeFn | None = 
     def healthz() -> dict[str, str]:
         """Liveness, without authentication."""
         return {"status": "ok"}
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=authenticated)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=authenticated)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="unifier API")
 
     app.include_router(hooks.router)
     app.include_router(views.router, dependencies=authenticated)
