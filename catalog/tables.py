@@ -210,7 +210,8 @@ class FiringRow(Base):
     trigger: Mapped[str] = mapped_column(String(63))
     upstream_key: Mapped[str] = mapped_column(String(64))
     upstream_runs: Mapped[list[Any]]
-    status: Mapped[str] = mapped_column(String(16))  # pending | issued | failed
+    # pending | issued | failed; awaiting_approval | rejected | expired (unifier.auth.approvals)
+    status: Mapped[str] = mapped_column(String(32))
     actions: Mapped[list[Any]]  # per `then` entry: job, firing_id, params, run_id, error
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -275,7 +276,7 @@ class ApprovalRow(Base):
     requested_by: Mapped[str] = mapped_column(String(255))
     requested_at: Mapped[datetime]
     expires_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(16), index=True)  # awaiting_approval|approved|rejected|expired
+    state: Mapped[str] = mapped_column(String(32), index=True)  # awaiting_approval|approved|rejected|expired
     policy: Mapped[str] = mapped_column(String(63))
     required: Mapped[int] = mapped_column(Integer)
     approvers: Mapped[list[Any]]  # subjects named by the policy

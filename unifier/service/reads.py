@@ -172,7 +172,8 @@ class ReadOps(ServiceBase):
 
 
 def _decided_text(approval: dict[str, Any]) -> str:
-    lines = [f"  {d['decision']}d by {d['by']}" + (f": {d['reason']}" if d.get("reason") else "")
+    past = {"approve": "approved", "reject": "rejected"}
+    lines = [f"  {past[d['decision']]} by {d['by']}" + (f": {d['reason']}" if d.get("reason") else "")
              for d in approval["decisions"]]
     if approval["state"] == "expired":
         lines.append(f"  expired at {approval['expires_at']} (nothing ran)")

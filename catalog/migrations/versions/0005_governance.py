@@ -42,7 +42,7 @@ def upgrade() -> None:
     sa.Column('requested_by', sa.String(length=255), nullable=False),
     sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('state', sa.String(length=32), nullable=False),
     sa.Column('policy', sa.String(length=63), nullable=False),
     sa.Column('required', sa.Integer(), nullable=False),
     sa.Column('approvers', sa.JSON(), nullable=False),
@@ -60,6 +60,9 @@ def upgrade() -> None:
     sa.Column('anchor_hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    with op.batch_alter_table('firings', schema=None) as batch_op:  # room for awaiting_approval
+        batch_op.alter_column('status', existing_type=sa.String(length=16), type_=sa.String(length=32),
+                              existing_nullable=False)
     with op.batch_alter_table('audit', schema=None) as batch_op:
         batch_op.add_column(sa.Column('outcome', sa.String(length=16), nullable=False, server_default='ok'))
         batch_op.add_column(sa.Column('source', sa.String(length=255), nullable=True))
@@ -97,6 +100,9 @@ def _chain_existing_entries() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('firings', schema=None) as batch_op:
+        batch_op.alter_column('status', existing_type=sa.String(length=32), type_=sa.String(length=16),
+                              existing_nullable=False)
     with op.batch_alter_table('audit', schema=None) as batch_op:
         batch_op.drop_column('hash')
         batch_op.drop_column('prev_hash')
