@@ -104,7 +104,7 @@ class _TooLarge(Exception):
 
 async def _too_large(send: Send, limit: int) -> None:
     response = JSONResponse({"detail": f"request body larger than {limit} bytes"}, status_code=413)
-    await response({"type": "http"}, _no_receive, send)  # type: ignore[arg-type]
+    await response({"type": "http"}, _no_receive, send)
 
 
 async def _no_receive() -> Message:

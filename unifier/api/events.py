@@ -40,7 +40,7 @@ _PAGE = 500
 router = APIRouter(prefix="/api", tags=["events"])
 
 
-class EventFormat(str, enum.Enum):
+class EventFormat(enum.StrEnum):
     json = "json"
     openlineage = "openlineage"
 

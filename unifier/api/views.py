@@ -126,7 +126,8 @@ def firings(service: ServiceDep, trigger: str | None = None, status: str | None 
 
 
 @api.get("/next")
-def next_runs(service: ServiceDep, within: str = Query(default="24h", description="e.g. 24h, 7d")) -> list[dict[str, Any]]:
+def next_runs(service: ServiceDep,
+              within: str = Query(default="24h", description="e.g. 24h, 7d")) -> list[dict[str, Any]]:
     """What will run next, from schedules and triggers (``unifier next -o json``)."""
     return service.next(_window(within) or timedelta(0))
 

@@ -53,9 +53,15 @@ class Approval:
                 "decisions": self.decisions}
 
 
+def _utc(value: datetime) -> datetime:
+    converted = as_utc(value)
+    assert converted is not None  # a non-null column
+    return converted
+
+
 def _approval(row: ApprovalRow) -> Approval:
-    return Approval(row.id, row.job, dict(row.params), row.requested_by, as_utc(row.requested_at),
-                    as_utc(row.expires_at), row.state, row.policy, row.required, list(row.decisions))
+    return Approval(row.id, row.job, dict(row.params), row.requested_by, _utc(row.requested_at),
+                    _utc(row.expires_at), row.state, row.policy, row.required, list(row.decisions))
 
 
 def _request_row(fid: str, job: str, params: dict[str, Any], requested_by: str, policy: ApprovalPolicy,

@@ -28,7 +28,6 @@ from unifier.config.loader import Loaded
 from unifier.duration import parse_duration
 from unifier.model import utcnow
 
-
 # ---------------------------------------------------------------------- stored policies
 
 

@@ -34,8 +34,10 @@ class AccessPolicySpec(BaseModel):
 class ApprovalPolicySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    jobs: list[str] = Field(min_length=1, description="job URI patterns whose manual triggers and trigger firings wait")
-    approvers: list[Subject] = Field(min_length=1, description="subjects who may approve (they also need the approver role)")
+    jobs: list[str] = Field(min_length=1,
+                            description="job URI patterns whose manual triggers and trigger firings wait")
+    approvers: list[Subject] = Field(min_length=1,
+                                     description="subjects who may approve (they also need the approver role)")
     required: int = Field(default=1, ge=1, le=10, description="distinct approvers needed")
     timeout: Duration = Field(default=timedelta(hours=4), description="then the request expires and nothing runs")
 

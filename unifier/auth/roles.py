@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 
-class Permission(str, enum.Enum):
+class Permission(enum.StrEnum):
     READ = "read"
     TRIGGER = "trigger"
     CANCEL = "cancel"
@@ -26,7 +26,7 @@ class Permission(str, enum.Enum):
     ADMIN = "admin"  # tokens, audit verification and pruning
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     VIEWER = "viewer"
     OPERATOR = "operator"
     APPROVER = "approver"

@@ -50,8 +50,14 @@ class TokenInfo:
                 "state": "revoked" if self.revoked_at else ("active" if self.active() else "expired")}
 
 
+def _utc(value: datetime) -> datetime:
+    converted = as_utc(value)
+    assert converted is not None  # a non-null column
+    return converted
+
+
 def _info(row: ApiTokenRow) -> TokenInfo:
-    return TokenInfo(row.name, Role(row.role), tuple(row.scopes), as_utc(row.created_at), row.created_by,
+    return TokenInfo(row.name, Role(row.role), tuple(row.scopes), _utc(row.created_at), row.created_by,
                      as_utc(row.expires_at) if row.expires_at else None,
                      as_utc(row.revoked_at) if row.revoked_at else None)
 

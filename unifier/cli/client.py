@@ -116,7 +116,7 @@ class LocalClient:
         from unifier.config import load_files
 
         config = load_files(files)  # refused whole before the catalog is opened
-        return self.service.validate(config)  # type: ignore[no-any-return]
+        return self.service.validate(config)
 
     def apply_files(self, files: Sequence[Path], *, prune: bool, dry_run: bool) -> list[dict[str, Any]]:
         from unifier.config import load_files
@@ -129,7 +129,7 @@ class LocalClient:
         from unifier.config import load_files
 
         config = load_files(files)
-        return self.service.plan(config, prune=prune, max_fan_out=max_fan_out)  # type: ignore[no-any-return]
+        return self.service.plan(config, prune=prune, max_fan_out=max_fan_out)
 
 
 def parse_time(value: str | None) -> datetime | None:
