@@ -75,27 +75,33 @@ def setup(tmp_path, monkeypatch) -> dict[str, str]:
     return {"db": str(db), **tokens}
 
 
+class Served:
+    """A ``unifier serve`` subprocess; its log is kept to check what it said."""
+
+    def __init__(self, db: str, log: Path, *args: str, scheme: str = "http", env: dict[str, str] | None = None):
+        port = free_port()
+        self.log = log
+        self.url = f"{scheme}://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "unifier", "serve", "--listen", f"127.0.0.1:{port}", *args],
+            env={**os.environ, "UNIFIER_DATABASE_URL": f"sqlite:///{db}", **(env or {})},
+            stdout=log.open("w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while "listening on" not in log.read_text():
+            assert self.process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
 @pytest.fixture
 def server(setup, tmp_path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "UNIFIER_DATABASE_URL": f"sqlite:///{setup['db']}"}
-    log = open(tmp_path / "serve.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "unifier", "serve", "--listen", f"127.0.0.1:{port}"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-        time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(10)
-    log.close()
+    served = Served(setup["db"], tmp_path / "serve.log")
+    assert httpx.get(f"{served.url}/healthz").json() == {"status": "ok"}
+    yield served.url
+    served.stop()
 
 
 def remote(url: str, token: str, *args: str) -> subprocess.CompletedProcess:
@@ -190,3 +196,32 @@ def test_serve_on_a_public_address_without_authentication_refuses_to_start(tmp_p
     assert result.returncode == 1
     assert "refusing to serve on 0.0.0.0 without authentication" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_on_loopback_without_authentication_the_server_runs_open_and_says_so(tmp_path):
+    served = Served(str(tmp_path / "open.db"), tmp_path / "open.log")
+    try:
+        assert "OPEN to anyone on this machine" in served.log.read_text()
+        assert httpx.get(f"{served.url}/api/status").status_code == 200
+    finally:
+        served.stop()
+
+
+def test_tls_with_tls_cert_and_tls_key(setup, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    served = Served(setup["db"], tmp_path / "tls.log", "--tls-cert", str(cert), "--tls-key", str(key),
+                    scheme="https")
+    try:
+        assert "listening on https://" in served.log.read_text()
+        env_ca = {"SSL_CERT_FILE": str(cert)}
+        result = run_unifier("status", "-o", "json", env={
+            **os.environ, **env_ca, "UNIFIER_SERVER": served.url, "UNIFIER_TOKEN": setup["vic"],
+            "UNIFIER_DATABASE_URL": "sqlite:////nonexistent/never/opened.db"})
+        assert result.returncode == 0, result.stderr
+        with pytest.raises(httpx.TransportError):  # plain HTTP is not served
+            httpx.get(served.url.replace("https", "http") + "/healthz")
+    finally:
+        served.stop()
