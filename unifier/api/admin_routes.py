@@ -6,12 +6,12 @@ Configuration arrives as the files' texts keyed by their paths (what ``unifier a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from unifier.api.deps import ServiceDep
+from unifier.api.deps import MAX_ID, ServiceDep
 from unifier.config.loader import load_texts
 from unifier.duration import parse_duration
 from unifier.errors import InvalidInput
@@ -19,13 +19,16 @@ from unifier.errors import InvalidInput
 router = APIRouter(prefix="/api", tags=["admin"])
 
 
+FilePath = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
 class ConfigFiles(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    files: dict[str, str] = Field(min_length=1, max_length=200, description="path -> YAML text")
+    files: dict[FilePath, str] = Field(min_length=1, max_length=200, description="path -> YAML text")
     prune: bool = False
     dry_run: bool = False
-    max_fan_out: int | None = Field(default=None, ge=1)
+    max_fan_out: int | None = Field(default=None, ge=1, le=100000)
 
 
 class TokenRequest(BaseModel):
@@ -76,7 +79,8 @@ def revoke_token(name: str, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.get("/audit")
-def audit(service: ServiceDep, limit: int = Query(default=50, ge=1, le=10000), after: int = Query(default=0, ge=0),
+def audit(service: ServiceDep, limit: int = Query(default=50, ge=1, le=10000),
+          after: int = Query(default=0, ge=0, le=MAX_ID),
           actor: str | None = Query(default=None, max_length=255),
           action: str | None = Query(default=None, max_length=64)) -> list[dict[str, Any]]:
     """The audit log, newest first (``unifier audit -o json``)."""

@@ -17,6 +17,7 @@ from unifier.catalog import Catalog
 from unifier.service import Service
 
 WakeFn = Callable[[str], None]
+MAX_ID = 2**62  # ids are 64-bit in every catalog database: larger is bad input, not a crash
 
 
 def get_catalog(request: Request) -> Catalog:

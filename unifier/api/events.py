@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from unifier.api.deps import ServiceDep
+from unifier.api.deps import MAX_ID, ServiceDep
 from unifier.lineage import to_openlineage
 from unifier.model import RunEvent
 from unifier.service import Service
@@ -53,7 +53,7 @@ def event_view(event_id: int, event: RunEvent, fmt: EventFormat = EventFormat.js
 
 
 @router.get("/events")
-def events(service: ServiceDep, after: int = Query(default=0, ge=0, description="only events after this id"),
+def events(service: ServiceDep, after: int = Query(default=0, ge=0, le=MAX_ID, description="only events after this id"),
            job: str | None = None, limit: int = Query(default=1000, ge=1, le=10000),
            format: EventFormat = EventFormat.json) -> list[dict[str, Any]]:
     """Run state changes in the order they were recorded, oldest first."""
@@ -64,7 +64,7 @@ def _resume_point(service: Service, after: int | None, last_event_id: str | None
     """``Last-Event-ID`` wins: it is what the browser saw last, after a reconnect.
     Given neither, the stream is live only: it starts after the newest event."""
     if last_event_id and last_event_id.strip().isdigit():
-        return int(last_event_id.strip())
+        return min(int(last_event_id.strip()), MAX_ID)
     return service.latest_event_id() if after is None else after
 
 
@@ -91,7 +91,7 @@ async def _stream(request: Request, service: Service, after: int, job: str | Non
 @router.get("/events/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def stream(request: Request, service: ServiceDep,
-                 after: int | None = Query(default=None, ge=0, description="start after this event id"),
+                 after: int | None = Query(default=None, ge=0, le=MAX_ID, description="start after this event id"),
                  job: str | None = None, format: EventFormat = EventFormat.json,
                  last_event_id: str | None = Header(default=None)) -> StreamingResponse:
     """Server-Sent Events: every run event from the resume point on, as it is recorded."""

@@ -83,7 +83,8 @@ def load_files(paths: Iterable[str | Path]) -> ConfigSet:
 def load_texts(texts: dict[str, str]) -> ConfigSet:
     """As :func:`load_files`, for files whose text arrived another way (``unifier apply``
     against a remote server sends each file's path and text): problems name the path."""
-    return _load([Path(name) for name in texts], lambda path: read_text_documents(str(path), texts[str(path)]))
+    by_path = {Path(name): text for name, text in texts.items()}
+    return _load(list(by_path), lambda path: read_text_documents(str(path), by_path[path]))
 
 
 def _load(files: list[Path], read: Callable[[Path], tuple[list[YamlDocument], list[Problem]]]) -> ConfigSet:

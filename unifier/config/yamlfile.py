@@ -73,7 +73,10 @@ def read_text_documents(file: str, text: str) -> tuple[list[Document], list[Prob
     """As :func:`read_documents`, for a file's text already read."""
     documents: list[Document] = []
     problems: list[Problem] = []
-    loader = yaml.SafeLoader(text)
+    try:  # the reader checks the characters as it is built: a control character fails here
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        return [], [Problem(file, 0, f"YAML error: {exc}")]
     try:
         while loader.check_node():
             node = loader.get_node()
