@@ -175,7 +175,8 @@ def test_the_acceptance_scenario(setup, server, tmp_path):
 
 def test_every_read_command_answers_remotely_as_locally(setup, server):
     for args in (("status",), ("jobs",), ("runs",), ("instances",), ("events",), ("graph", "-o", "json"),
-                 ("next",), ("approvals",), ("impact", "cron://hosts/hello"), ("token", "list")):
+                 ("next",), ("approvals",), ("impact", "cron://hosts/hello"), ("token", "list"),
+                 ("triggers",), ("firings",), ("audit", "--limit", "5")):
         local = run_cli(*args, *(() if "-o" in args else ("-o", "json")))
         far = remote(server, setup["ada"], *args, *(() if "-o" in args else ("-o", "json")))
         assert far.returncode == local.exit_code == 0, (args, far.stderr, local.stderr)

@@ -219,3 +219,12 @@ async def test_an_app_without_auth_is_open_only_when_allowed(catalog):
         app = create_app(lambda: catalog, allow_open=allow_open)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
             assert (await c.get("/api/status")).status_code == expected
+
+
+async def test_the_event_stream_is_scoped_too(client, secrets):
+    async with client.stream("GET", "/api/events/stream", params={"after": 0},
+                             headers=auth(secrets, "viewer", True)) as response:
+        assert response.status_code == 200
+        body = "".join([chunk async for chunk in response.aiter_text()])
+    assert '"job":"cron://hosts/extract"' in body
+    assert "airflow://" not in body

@@ -154,6 +154,12 @@ class RemoteClient:
         return [GraphTrigger(t["name"], TriggerSpec.model_validate(t["spec"]), t["source"], bool(t["paused"]))
                 for t in self._get("/api/triggers")]
 
+    def trigger_rows(self) -> list[dict[str, Any]]:
+        return list(self._get("/api/triggers"))
+
+    def firing_rows(self, trigger: str | None, *, status: str | None, limit: int) -> list[dict[str, Any]]:
+        return list(self._get("/api/firings", trigger=trigger, status=status, limit=limit))
+
     def known_jobs(self) -> set[str]:
         return {j.uri for j in self.jobs()}
 

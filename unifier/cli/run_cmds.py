@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +21,6 @@ from unifier.cli.output import (
     table,
     when,
 )
-from unifier.triggers.store import list_firings, list_triggers
 
 ListenOption = Annotated[str, typer.Option(help="HOST:PORT of the API and webhooks; an address other "
                                                 "than loopback needs authentication configured")]
@@ -78,39 +78,37 @@ def serve(listen: ListenOption = "127.0.0.1:8765", tls_cert: TlsCertOption = Non
 
 def triggers(output: OutputOption = Format.table) -> None:
     """List triggers: what each waits for, what it runs, whether it is paused and why."""
-    items = list_triggers(open_catalog())
+    items = client().trigger_rows()
     if output == Format.json:
-        from unifier.api.views import trigger_view
-
-        print_json([trigger_view(t) for t in items])
+        print_json(items)
         return
     rows = []
     for t in items:
-        mode = t.spec.when.mode
-        rows.append([t.name, f"{mode}: " + ", ".join(t.upstream_jobs), ", ".join(t.downstream_jobs),
-                     f"paused: {t.paused_reason}" if t.paused else "active"])
+        mode = "all" if "all" in t["spec"]["when"] else "any"
+        rows.append([t["name"], f"{mode}: " + ", ".join(t["upstream"]), ", ".join(t["downstream"]),
+                     f"paused: {t['paused_reason']}" if t["paused"] else "active"])
     table(["TRIGGER", "WHEN", "THEN", "STATE"], rows)
 
 
 def firings(
     trigger: Annotated[str | None, typer.Argument(help="only this trigger's")] = None,
-    status: Annotated[str | None, typer.Option(help="pending, issued or failed")] = None,
+    status: Annotated[str | None, typer.Option(help="pending, issued, failed, awaiting_approval, rejected "
+                                                    "or expired")] = None,
     limit: Annotated[int, typer.Option(help="newest N")] = 50,
     output: OutputOption = Format.table,
 ) -> None:
     """The firing ledger, newest first: upstream runs in, downstream runs out."""
-    items = list_firings(open_catalog(), trigger, status=status, limit=limit)
+    items = client().firing_rows(trigger, status=status, limit=limit)
     if output == Format.json:
-        from unifier.api.views import firing_view
-
-        print_json([firing_view(f) for f in items])
+        print_json(items)
         return
     rows = []
     for f in items:
-        upstream = ", ".join(f"{k.job}#{k.run_id}" for k in f.upstream_runs)
-        downstream = ", ".join(f"{k.job}#{k.run_id}" for k in f.downstream_runs) or "-"
-        status_text = f.status if not f.error else f"{f.status}: {f.error}"
-        rows.append([f.id, f.trigger, when(f.created_at), upstream, downstream, status_text])
+        upstream = ", ".join(f"{k['job']}#{k['run_id']}" for k in f["upstream_runs"])
+        downstream = ", ".join(f"{a['job']}#{a['run_id']}" for a in f["actions"] if a.get("run_id")) or "-"
+        status_text = f["status"] if not f["error"] else f"{f['status']}: {f['error']}"
+        rows.append([f["id"], f["trigger"], when(datetime.fromisoformat(f["created_at"])), upstream, downstream,
+                     status_text])
     table(["FIRING", "TRIGGER", "AT", "UPSTREAM", "DOWNSTREAM", "STATUS"], rows)
 
 
