@@ -31,10 +31,16 @@ def entry_hash(entry_id: int, at: datetime, actor: str, action: str, target: str
                outcome: str, source: str | None, detail: dict[str, Any], prev_hash: str) -> str:
     """Canonical JSON of every field: the same entry always hashes the same, whatever
     database returned it (datetimes in UTC ISO 8601, keys sorted)."""
-    body = json.dumps([entry_id, as_utc(at).isoformat(timespec="microseconds"), actor, action, target,
+    body = json.dumps([entry_id, _utc(at).isoformat(timespec="microseconds"), actor, action, target,
                        outcome, source, detail, prev_hash], sort_keys=True, separators=(",", ":"),
                       default=str)
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _utc(value: datetime) -> datetime:
+    converted = as_utc(value)
+    assert converted is not None  # `at` is never null
+    return converted
 
 
 def row_hash(row: AuditRow) -> str:
@@ -44,8 +50,9 @@ def row_hash(row: AuditRow) -> str:
 
 def _lock_head(s: Session) -> AuditHeadRow:
     # the UPDATE takes the write lock (SQLite) / row lock (PostgreSQL) before we read
-    locked = s.execute(update(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID)
-                       .values(last_id=AuditHeadRow.last_id)).rowcount
+    result: Any = s.execute(update(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID)
+                            .values(last_id=AuditHeadRow.last_id))
+    locked = result.rowcount
     if not locked:
         s.add(AuditHeadRow(id=HEAD_ID, last_id=0, last_hash="", anchor_id=0, anchor_hash=""))
         s.flush()
@@ -111,7 +118,7 @@ def prune(s: Session, older_than: datetime, batch: int = 1000) -> int:
                           .where(AuditRow.id > head.anchor_id, AuditRow.at < older_than)
                           .order_by(AuditRow.id).limit(batch)))
     # only a run without gaps from the anchor on: pruning must not hide a deletion
-    contiguous = []
+    contiguous: list[tuple[int, str]] = []
     for entry_id, digest in rows:
         if entry_id != head.anchor_id + len(contiguous) + 1:
             break
@@ -126,5 +133,5 @@ def prune(s: Session, older_than: datetime, batch: int = 1000) -> int:
 
 def entry_view(row: AuditRow) -> dict[str, Any]:
     """As ``unifier audit -o json`` and ``GET /api/audit``."""
-    return {"id": row.id, "at": as_utc(row.at).isoformat(), "actor": row.actor, "action": row.action,
+    return {"id": row.id, "at": _utc(row.at).isoformat(), "actor": row.actor, "action": row.action,
             "target": row.target, "outcome": row.outcome, "source": row.source, "details": row.detail}

@@ -101,5 +101,5 @@ def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False, actor: st
 
 # Kinds defined elsewhere register their appliers on import; importing them here means
 # `apply` knows every kind whoever calls it.
+import unifier.auth.policies  # noqa: E402,F401  (AccessPolicy, ApprovalPolicy)
 import unifier.triggers.store  # noqa: E402,F401
-import unifier.auth.policies  # noqa: E402,F401  (AccessPolicy, ApprovalPolicy; after triggers)

@@ -226,3 +226,19 @@ def test_tls_with_tls_cert_and_tls_key(setup, tmp_path):
             httpx.get(served.url.replace("https", "http") + "/healthz")
     finally:
         served.stop()
+
+
+def test_configuration_commands_answer_remotely_as_locally(setup, server, tmp_path):
+    config = str(tmp_path / "unifier.yaml")
+    for args in (("apply", "-f", config, "--dry-run", "-o", "json"), ("plan", "-f", config, "-o", "json")):
+        local, far = run_cli(*args), remote(server, setup["ada"], *args)
+        assert far.returncode == local.exit_code == 0, (args, far.stderr)
+        assert json.loads(far.stdout) == json.loads(local.stdout), args
+    assert remote(server, setup["ada"], "validate", "-f", config).stdout == run_cli("validate", "-f", config).stdout
+    (tmp_path / "bad.yaml").write_text("apiVersion: unifier/v1\nkind: Instance\nmetadata: {name: Bad_Name}\n")
+    bad = remote(server, setup["ada"], "apply", "-f", str(tmp_path / "bad.yaml"))
+    local_bad = run_cli("apply", "-f", str(tmp_path / "bad.yaml"))
+    assert bad.returncode == local_bad.exit_code == 2
+    assert bad.stderr == local_bad.stderr
+    refused = remote(server, setup["olga"], "apply", "-f", config)
+    assert refused.returncode == 1 and "lacks permission 'apply'" in refused.stderr

@@ -10,7 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from tests.triggers.test_ledger import ANY, configure, cycles, finished, tools  # noqa: F401
+# the same module object pytest collected (rootdir-less "prepend" import): one FlakyAdapter class
+from test_ledger import ANY, configure, cycles, finished, tools  # noqa: F401
+
 from unifier.auth import Grant, Principal, Role
 from unifier.auth import approvals as approval_store
 from unifier.catalog.tables import ApprovalRow

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from unifier.auth.approvals import get_approval
+from unifier.auth.approvals import expire_due, get_approval
 from unifier.auth.roles import Permission
 from unifier.errors import InvalidInput, NotFound
 from unifier.model import Job, Run, RunEvent, RunKey, RunState, utcnow
@@ -104,6 +104,8 @@ class ReadOps(ServiceBase):
 
     def firings(self, trigger: str | None = None, *, status: str | None = None, limit: int = 100) -> list[Firing]:
         self.require(Permission.READ)
+        with self.catalog.session() as s:  # requests past their timeout show as expired
+            expire_due(s)
         found = list_firings(self.catalog, trigger, status=status, limit=None if not self.principal.unscoped else limit)
         return [f for f in found if all(self.sees(a.job) for a in f.actions)
                 and all(self.sees(k.job) for k in f.upstream_runs)][:limit]
