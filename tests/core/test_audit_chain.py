@@ -91,3 +91,30 @@ def test_concurrent_writers_chain_one_after_the_other(catalog):
     for t in threads:
         t.join()
     assert verify(catalog) == audit_log.Verification(True, 40)
+
+
+def test_entries_written_before_the_chain_are_chained_by_the_migration(catalog_url):
+    from alembic import command
+    from sqlalchemy import text
+
+    from unifier.catalog import Catalog
+    from unifier.catalog.database import _alembic_config, create_catalog_engine
+
+    engine = create_catalog_engine(catalog_url)
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+    with engine.begin() as connection:  # as an older unifier wrote them: ids with a gap
+        for entry_id in (3, 7):
+            connection.execute(text("INSERT INTO audit (id, at, actor, action, target, detail) "
+                                    "VALUES (:id, :at, 'old', 'apply.created', 'instance/x', '{}')"),
+                               {"id": entry_id, "at": utcnow()})
+    engine.dispose()
+    catalog = Catalog.open(catalog_url)  # migrates to head
+    try:
+        assert verify(catalog) == audit_log.Verification(True, 2)
+        catalog.audit("trigger", "cron://h/j", actor="new")
+        assert verify(catalog) == audit_log.Verification(True, 3)
+    finally:
+        catalog.close()
