@@ -58,10 +58,13 @@ async def test_a_guarded_firing_waits_and_runs_once_when_approved(catalog, tmp_p
     assert catalog.list_runs(job="flaky://down/c") == []
     [request] = as_(catalog, person("bob")).approvals()
     assert (request.id, request.job, request.requested_by) == (firing.id, "flaky://down/c", "trigger/c-after-a")
+    # the approver sees the parameters the firing will send
+    assert request.params == {"FROM": firing.upstream_runs[0].run_id, "WHO": "c-after-a", "N": 3}
 
     decision = await as_(catalog, person("bob")).approve(firing.id, "go")
     assert decision.approval.state == "approved"
     assert [r.job for r in decision.runs] == ["flaky://down/c"]
+    assert decision.runs[0].parameters == request.params
     await cycles(catalog)  # the loop sees an issued firing: nothing more
     assert len(catalog.list_runs(job="flaky://down/c")) == 1
     assert list_firings(catalog, "c-after-a")[0].status == "issued"

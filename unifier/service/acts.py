@@ -8,7 +8,7 @@ enough approvers issues it through the ledger's exactly-once firing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from unifier import actions
@@ -100,7 +100,28 @@ class ActOps(ReadOps, ServiceBase):
         self.require(Permission.READ)
         with self.catalog.session() as s:
             found = approvals.list_approvals(s, state, limit=limit)
-        return self.visible(found)
+        return [self._with_params(a) for a in self.visible(found)]
+
+    def _with_params(self, request: approvals.Approval) -> approvals.Approval:
+        """A trigger firing's parameters are rendered when it is issued; show the approver
+        now exactly what will be sent (the rendering is deterministic: same firing, same
+        upstream runs, same firing time)."""
+        if request.params or request.state != approvals.AWAITING or request.requested_by.startswith("@"):
+            return request
+        from unifier.triggers.render import RenderError, render_params, upstream_context
+
+        try:
+            firing = store.get_firing(self.catalog, request.id)
+            trigger = store.get_trigger(self.catalog, firing.trigger)
+            rendered = render_params(trigger.spec.then, trigger=trigger.name, firing_id=firing.id,
+                                     fired_at=firing.created_at,
+                                     upstream=upstream_context(self.catalog, firing.upstream_runs))
+        except (NotFound, RenderError):
+            return request
+        index = next((i for i, a in enumerate(firing.actions) if a.job == request.job), None)
+        if index is None or index >= len(rendered):
+            return request
+        return replace(request, params=rendered[index])
 
     async def approve(self, approval_id: str, reason: str | None = None) -> Decision:
         return await self._decide(approval_id, "approve", reason)
