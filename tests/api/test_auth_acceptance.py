@@ -183,6 +183,12 @@ def test_every_read_command_answers_remotely_as_locally(setup, server):
         assert json.loads(far.stdout) == json.loads(local.stdout), args
 
 
+def test_whoami_names_the_token_and_its_grants(setup, server):
+    me = json.loads(remote(server, setup["olga"], "whoami", "-o", "json").stdout)
+    assert me["name"] == "olga" and me["subjects"] == ["token:olga"]
+    assert [(g["role"], g["scopes"]) for g in me["grants"]] == [("operator", ["*"]), ("approver", ["cron://hosts/*"])]
+
+
 def test_a_bad_or_missing_token_exits_1_with_the_servers_reason(setup, server):
     for token, reason in (("unf_nope", "unknown token"), ("", "authentication required"),
                           ("two words", "malformed")):

@@ -21,11 +21,22 @@ audit_app = typer.Typer(help="The audit log: every action, refused attempts too;
 
 
 def register(app: typer.Typer) -> None:
+    app.command()(whoami)
     app.add_typer(token_app, name="token")
     app.command()(approvals)
     app.command()(approve)
     app.command()(reject)
     app.add_typer(audit_app, name="audit")
+
+
+def whoami(output: OutputOption = Format.table) -> None:
+    """Who the server (or the local catalog) takes you for: name, subjects, role and scope of each grant."""
+    me = client().whoami()
+    if output == Format.json:
+        print_json(me)
+        return
+    out.print(f"{me['name']} ({', '.join(me['subjects'])})", markup=False)
+    table(["ROLE", "SCOPE", "FROM"], [(g["role"], ", ".join(g["scopes"]), g["source"]) for g in me["grants"]])
 
 
 # ---------------------------------------------------------------------- tokens

@@ -130,6 +130,9 @@ class RemoteClient:
 
     # ------------------------------------------------------------------ reads
 
+    def whoami(self) -> dict[str, Any]:
+        return dict(self._get("/api/whoami"))
+
     def status(self) -> list[StatusRow]:
         return [StatusRow.model_validate(r) for r in self._get("/api/status")]
 
