@@ -32,7 +32,7 @@ OptionalFiles = Annotated[
     typer.Option("--filename", "-f", help="read triggers from these files instead of the catalog")]
 
 
-class GraphFormat(str, enum.Enum):
+class GraphFormat(enum.StrEnum):
     text = "text"
     dot = "dot"
     mermaid = "mermaid"
@@ -61,7 +61,8 @@ def _rate(value: float | None) -> str:
 def plan(
     files: FilesOption,
     prune: Annotated[bool, typer.Option(help="as `apply --prune`: delete what the files no longer name")] = False,
-    max_fan_out: Annotated[int, typer.Option(help="warn when one job starts more jobs than this")] = DEFAULT_MAX_FAN_OUT,
+    max_fan_out: Annotated[int, typer.Option(
+        help="warn when one job starts more jobs than this")] = DEFAULT_MAX_FAN_OUT,
     output: OutputOption = Format.table,
 ) -> None:
     """Show what `apply` would change and what the resulting triggers would do; write nothing.
@@ -97,7 +98,8 @@ def _print_plan(result: Plan) -> None:
 
 def graph(
     files: OptionalFiles = None,
-    output: Annotated[GraphFormat, typer.Option("--output", "-o", help="text, dot, mermaid or json")] = GraphFormat.text,
+    output: Annotated[GraphFormat, typer.Option(
+        "--output", "-o", help="text, dot, mermaid or json")] = GraphFormat.text,
 ) -> None:
     """Draw the cross-tool dependency graph of the triggers (stored, or from files)."""
     drawn = TriggerGraph(_triggers(files))
@@ -129,7 +131,8 @@ def impact(
         err.print(f"nothing is triggered by {uri}")
         return
     table(["DEPTH", "JOB", "VIA"],
-          [(i.depth, i.job, escape(" -> ".join([i.path[0].upstream, *(f"[{e.trigger}] {e.downstream}" for e in i.path)])))
+          [(i.depth, i.job,
+            escape(" -> ".join([i.path[0].upstream, *(f"[{e.trigger}] {e.downstream}" for e in i.path)])))
            for i in reached])
 
 
