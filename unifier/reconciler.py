@@ -45,6 +45,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from unifier.catalog import Catalog
 from unifier.instances import poll_interval
@@ -55,6 +56,9 @@ from unifier.sync import AdapterPool, SyncReport, sync_all
 from unifier.triggers.evaluate import EvaluationReport, Evaluator
 from unifier.triggers.fire import Firer, FireReport
 from unifier.triggers.ledger import next_due_at
+
+if TYPE_CHECKING:
+    from unifier.api.serving import ServeOptions
 
 log = logging.getLogger(__name__)
 
@@ -226,11 +230,14 @@ class Reconciler:
 
 
 async def run_forever(catalog: Catalog, *, interval: float = 1.0, listen: str | None = None,
-                      cycles: int | None = None, leader: LeaderSettings | None = None) -> None:
+                      cycles: int | None = None, leader: LeaderSettings | None = None,
+                      serve: ServeOptions | None = None) -> None:
     """``unifier run``: the loop (while this replica leads), the API beside it, until
     SIGTERM/SIGINT."""
-    from unifier.api import create_app
-    from unifier.api.server import ApiServer
+    from unifier.api.server import ApiServer, parse_listen
+    from unifier.api.serving import ServeOptions, build_api
+
+    serve = serve or ServeOptions()
 
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(LOOP_THREADS, thread_name_prefix="unifier-loop"))
@@ -241,9 +248,10 @@ async def run_forever(catalog: Catalog, *, interval: float = 1.0, listen: str | 
     server = None
     try:
         if listen:
-            server = ApiServer(create_app(lambda: catalog, wake=reconciler.wake), listen)
+            app = build_api(catalog, parse_listen(listen)[0], serve, wake=reconciler.wake)
+            server = ApiServer(app, listen, **serve.uvicorn_options())
             await server.start()
-            log.info("listening on http://%s (POST /hooks/INSTANCE)", listen)
+            log.info("listening on %s://%s (POST /hooks/INSTANCE)", serve.scheme, listen)
         log.info("replica %s started", leadership.replica_id)
         await reconciler.run(cycles=cycles)
     finally:
