@@ -59,6 +59,7 @@ from unifier.triggers.ledger import next_due_at
 
 if TYPE_CHECKING:
     from unifier.api.serving import ServeOptions
+    from unifier.metrics import UnifierMetrics
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ class Reconciler:
     retried firing or a due sync can be. Instances sync on their own ``poll_interval``.
     ``leadership``: run only while this replica leads (``None``: always, one process)."""
 
-    def __init__(self, catalog: Catalog, *, interval: float = 1.0, leadership: Leadership | None = None):
+    def __init__(self, catalog: Catalog, *, interval: float = 1.0, leadership: Leadership | None = None,
+                 metrics: UnifierMetrics | None = None):
         self.catalog = catalog
         self.interval = interval
         self.leadership = leadership
@@ -93,7 +95,8 @@ class Reconciler:
         self.adapters = AdapterPool()  # live connections and watch positions, not state
         self.evaluator = Evaluator(catalog)  # gaps in event ids seen, parsed trigger rules
         self.pruner = Pruner(catalog)  # retention: small batches, off the event loop
-        self.firer = Firer(catalog, fence=leadership)
+        self.metrics = metrics  # sync durations and errors, firing outcomes (GET /metrics)
+        self.firer = Firer(catalog, fence=leadership, on_outcome=metrics.record_firing if metrics else None)
 
     # -- control ----------------------------------------------------------------------
 
@@ -141,6 +144,8 @@ class Reconciler:
         if names:
             report.synced = await sync_all(self.catalog, names, pool=self.adapters)
             for r in report.synced:
+                if self.metrics is not None and r.zone is None:  # a zone's agent syncs its own
+                    self.metrics.observe_sync(r.instance, r.seconds, error=not r.ok)
                 if not r.ok:
                     log.warning("sync %s failed: %s", r.instance, r.error,
                                 extra={"instance": r.instance})
@@ -236,19 +241,22 @@ async def run_forever(catalog: Catalog, *, interval: float = 1.0, listen: str | 
     SIGTERM/SIGINT."""
     from unifier.api.server import ApiServer, parse_listen
     from unifier.api.serving import ServeOptions, build_api
+    from unifier.auth.approvals import waiting_count
+    from unifier.metrics import UnifierMetrics
 
     serve = serve or ServeOptions()
 
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(LOOP_THREADS, thread_name_prefix="unifier-loop"))
     leadership = Leadership(catalog, leader or LeaderSettings())
-    reconciler = Reconciler(catalog, interval=interval, leadership=leadership)
+    metrics = UnifierMetrics(lambda: catalog, approvals_waiting=lambda: waiting_count(catalog))
+    reconciler = Reconciler(catalog, interval=interval, leadership=leadership, metrics=metrics)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, reconciler.stop)
     server = None
     try:
         if listen:
-            app = build_api(catalog, parse_listen(listen)[0], serve, wake=reconciler.wake)
+            app = build_api(catalog, parse_listen(listen)[0], serve, wake=reconciler.wake, metrics=metrics)
             server = ApiServer(app, listen, **serve.uvicorn_options())
             await server.start()
             log.info("listening on %s://%s (POST /hooks/INSTANCE)", serve.scheme, listen)

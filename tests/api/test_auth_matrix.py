@@ -228,3 +228,25 @@ async def test_the_event_stream_is_scoped_too(client, secrets):
         body = "".join([chunk async for chunk in response.aiter_text()])
     assert '"job":"cron://hosts/extract"' in body
     assert "airflow://" not in body
+
+
+
+@pytest.mark.parametrize("scoped", [True, False])
+async def test_the_dashboard_detail_routes_are_scoped_too(client, secrets, scoped):
+    headers = auth(secrets, "viewer", scoped)
+    health = await client.get("/api/health/instances", headers=headers)
+    assert health.status_code == 200 and '"name":"hosts"' in health.text
+    assert ('"name":"prod"' in health.text) == (not scoped)
+    for job, run_id in ((IN, "r1"), (OUT, "manual__2")):
+        expected = 200 if sees(scoped, job) else 404
+        assert (await client.get(f"/api/runs/{job}/{run_id}/why", headers=headers)).status_code == expected
+        assert (await client.get("/api/run/why", params={"job": job, "run_id": run_id},
+                                 headers=headers)).status_code == expected
+        events = await client.get("/api/run/events", params={"job": job, "run_id": run_id}, headers=headers)
+        assert events.status_code == expected
+        forecast = await client.get("/api/forecast", params={"job": job}, headers=headers)
+        assert forecast.status_code == expected
+    assert (await client.get("/api/run/logs", params={"job": OUT, "run_id": "manual__2"},
+                             headers=headers)).status_code in ((404,) if scoped else (502, 503))
+    assert "airflow://" not in (await client.get("/api/forecast", params={"within": "7d"}, headers=headers)).text \
+        or not scoped

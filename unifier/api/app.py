@@ -13,11 +13,14 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 from unifier.api import act_routes, admin_routes, agent, apidocs, details, errors, hooks, leader, views
-from unifier.api.deps import WakeFn, get_principal
+from unifier.api.deps import WakeFn, get_principal, require_reader
 from unifier.api.security import ApiSecurity
+from unifier.auth.approvals import waiting_count
 from unifier.auth.authenticate import TokenVerifier
 from unifier.catalog import Catalog
-from unifier.mcp.http import mount_mcp
+from unifier.mcp.http import agent_of_principal, mount_mcp
+from unifier.mcp.requests import ServiceRequester
+from unifier.metrics import UnifierMetrics
 
 MAX_BODY = 4 * 1024 * 1024  # configuration files for apply are the largest bodies
 
@@ -28,11 +31,13 @@ def _ignore(instance: str) -> None:
 
 def create_app(catalog_factory: Callable[[], Catalog], *, wake: WakeFn | None = None,
                oidc: TokenVerifier | None = None, allow_open: bool = True,
-               max_body: int = MAX_BODY) -> FastAPI:
+               max_body: int = MAX_BODY, metrics: UnifierMetrics | None = None) -> FastAPI:
     """``catalog_factory`` returns the catalog a request uses; ``wake(instance)`` asks the
     control loop to sync that instance now; ``oidc`` verifies JWTs when configured;
     ``allow_open`` lets a server without any authentication configured answer everyone
-    (only ever true on loopback: see :func:`unifier.api.security.check_listen`)."""
+    (only ever true on loopback: see :func:`unifier.api.security.check_listen`);
+    ``metrics`` are the process's (the control loop beside the API records into them),
+    served at ``GET /metrics`` to any principal that reads (viewer and up)."""
     # the OpenAPI document and its viewer sit behind authentication like every route
     # (FastAPI's own /docs loads from a CDN: apidocs serves /docs offline)
     app = FastAPI(title="unifier", version="1", summary="One control plane over the schedulers you already run",
@@ -57,10 +62,17 @@ def create_app(catalog_factory: Callable[[], Catalog], *, wake: WakeFn | None = 
     app.include_router(views.router, dependencies=authenticated)
     app.include_router(act_routes.router, dependencies=authenticated)
     app.include_router(admin_routes.router, dependencies=authenticated)
-    mount_mcp(app, catalog_factory)  # MCP for AI agents at /mcp (streamable HTTP)
+    # MCP for AI agents at /mcp (streamable HTTP): the bearer's principal is the agent;
+    # its writes are approval requests a person decides
+    mount_mcp(app, catalog_factory, authenticate=app.state.security.principal, identify=agent_of_principal,
+              requester=ServiceRequester(catalog_factory))
     app.include_router(apidocs.router, dependencies=authenticated)
     app.include_router(agent.router)  # zone agents and /api/zones
     app.include_router(leader.router, dependencies=authenticated)
+    if metrics is None:
+        metrics = UnifierMetrics(catalog_factory, approvals_waiting=lambda: waiting_count(catalog_factory()))
+    app.state.metrics = metrics
+    metrics.install(app, dependencies=[Depends(require_reader)])
     errors.install(app)
     app.add_middleware(errors.BodyLimit, limit=max_body)
     return app

@@ -41,6 +41,13 @@ def get_service(request: Request, principal: Annotated[Principal, Depends(get_pr
     return Service(get_catalog(request), principal, source=client_address(request))
 
 
+def require_reader(service: Annotated[Service, Depends(get_service)]) -> None:
+    """Routes outside the service's reads (``/metrics``) that any reading principal may see."""
+    from unifier.auth.roles import Permission
+
+    service.require(Permission.READ)
+
+
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 WakeDep = Annotated[WakeFn, Depends(get_wake)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

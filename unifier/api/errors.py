@@ -5,6 +5,7 @@ never a stack trace.
     Unauthenticated 401   Forbidden 403 (names the missing permission)
     JobBusy / TriggerRefused / Unsupported 409   ToolUnavailable 503
     AdapterError 502   SecretError / CatalogError / PluginError 503
+    JWKSUnavailable 503 (the identity provider's keys cannot be read: no token can be checked)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from unifier.auth.oidc import JWKSUnavailable
 from unifier.errors import (
     AdapterError,
     CatalogError,
@@ -34,7 +36,7 @@ from unifier.errors import (
 STATUS: tuple[tuple[type[UnifierError], int], ...] = (
     (ConfigError, 422), (InvalidInput, 400), (NotFound, 404), (Unauthenticated, 401), (Forbidden, 403),
     (JobBusy, 409), (TriggerRefused, 409), (Unsupported, 409), (ToolUnavailable, 503),
-    (AdapterError, 502), (SecretError, 503), (CatalogError, 503), (PluginError, 503),
+    (AdapterError, 502), (SecretError, 503), (CatalogError, 503), (PluginError, 503), (JWKSUnavailable, 503),
 )
 
 

@@ -1,7 +1,7 @@
 """How ``unifier serve`` and ``unifier run --listen`` expose the API: secure by default.
 
-:class:`ServeOptions` carries what the command line says (TLS files, the OIDC verifier
-when the lead wires it in); :func:`build_api` checks the listen address against the
+:class:`ServeOptions` carries what the command line says (TLS files; an OIDC verifier,
+else the one ``UNIFIER_OIDC_*`` configures); :func:`build_api` checks the listen address against the
 authentication configured (refusing a non-loopback address without any) and builds
 the application.
 """
@@ -17,9 +17,10 @@ from fastapi import FastAPI
 
 from unifier.api.deps import WakeFn
 from unifier.api.security import check_listen, is_loopback
-from unifier.auth.authenticate import TokenVerifier
+from unifier.auth.authenticate import TokenVerifier, oidc_from_env
 from unifier.catalog import Catalog
 from unifier.errors import InvalidInput
+from unifier.metrics import UnifierMetrics
 
 log = logging.getLogger("unifier.api")
 
@@ -47,10 +48,12 @@ class ServeOptions:
         return {"ssl_certfile": str(self.tls_cert), "ssl_keyfile": str(self.tls_key)}
 
 
-def build_api(catalog: Catalog, host: str, options: ServeOptions, *, wake: WakeFn | None = None) -> FastAPI:
+def build_api(catalog: Catalog, host: str, options: ServeOptions, *, wake: WakeFn | None = None,
+              metrics: UnifierMetrics | None = None) -> FastAPI:
     from unifier.api import create_app
 
-    warning = check_listen(host, catalog, options.oidc)  # raises on a public address without auth
+    oidc = options.oidc if options.oidc is not None else oidc_from_env()
+    warning = check_listen(host, catalog, oidc)  # raises on a public address without auth
     if warning:
         log.warning(warning)
-    return create_app(lambda: catalog, wake=wake, oidc=options.oidc, allow_open=is_loopback(host))
+    return create_app(lambda: catalog, wake=wake, oidc=oidc, allow_open=is_loopback(host), metrics=metrics)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -30,6 +30,12 @@ from unifier.model import as_utc, utcnow
 
 MANUAL_TRIGGER = "@manual"  # not a valid trigger name: never collides with a Trigger
 AWAITING = "awaiting_approval"
+ACT_KEY = "@act"  # params of a request to cancel or pause (no firing): {"@act": {"kind": ...}}
+ANY_APPROVER = "*"  # in a request's approvers: anyone who holds the approve permission on the job
+
+# What an AI agent's request of a job no ApprovalPolicy guards waits for: one person
+# with the approve permission on the job (the agent itself never: four eyes).
+AGENT_REQUESTS = ApprovalPolicy("agent-requests", ("*",), (ANY_APPROVER,), 1, timedelta(hours=4))
 
 
 @dataclass(frozen=True)
@@ -89,10 +95,12 @@ def gate(s: Session, rows: list[dict[str, Any]]) -> None:
                 break
 
 
-def request_manual(s: Session, job: str, params: dict[str, Any], requested_by: str) -> Approval | None:
-    """A manual trigger of ``job``: an approval request when a policy guards it, else ``None``
-    (the caller triggers directly)."""
-    policy = approval_policy_for(s, job)
+def request_manual(s: Session, job: str, params: dict[str, Any], requested_by: str, *,
+                   always: bool = False) -> Approval | None:
+    """A manual trigger of ``job``: an approval request when a policy guards it, else
+    ``None`` (the caller triggers directly). ``always``: a request whatever the policies
+    say (an AI agent's, under :data:`AGENT_REQUESTS` when no policy guards the job)."""
+    policy = approval_policy_for(s, job) or (AGENT_REQUESTS if always else None)
     if policy is None:
         return None
     from unifier.triggers.ledger import action_firing_id  # the ledger's own id scheme
@@ -104,6 +112,18 @@ def request_manual(s: Session, job: str, params: dict[str, Any], requested_by: s
                               "run_id": None, "error": None}],
                     error=None, attempts=0, next_attempt_at=None, created_at=now, updated_at=now))
     row = _request_row(fid, job, params, requested_by, policy, now)
+    s.add(row)
+    s.flush()
+    return _approval(row)
+
+
+def request_act(s: Session, job: str, act: dict[str, Any], requested_by: str) -> Approval:
+    """An AI agent's request to cancel a run or pause a trigger (``act``, kept under
+    :data:`ACT_KEY` in the params): no firing holds it; the approval performs it
+    (:meth:`unifier.service.acts.ActOps.approve`). ``job`` is what the approver's scope
+    must cover."""
+    policy = approval_policy_for(s, job) or AGENT_REQUESTS
+    row = _request_row(f"r-{uuid.uuid4().hex[:24]}", job, {ACT_KEY: act}, requested_by, policy, utcnow())
     s.add(row)
     s.flush()
     return _approval(row)
@@ -130,6 +150,15 @@ def list_approvals(s: Session, state: str | None = None, limit: int = 100) -> li
     return [_approval(r) for r in s.scalars(query)]
 
 
+def waiting_count(catalog: Any) -> int:
+    """Requests awaiting a decision (``unifier_approval_requests_waiting``)."""
+    from sqlalchemy import func
+
+    with catalog.session() as s:
+        return int(s.scalar(select(func.count()).select_from(ApprovalRow).where(ApprovalRow.state == AWAITING))
+                   or 0)
+
+
 def get_approval(s: Session, approval_id: str) -> Approval | None:
     row = s.get(ApprovalRow, approval_id)
     return _approval(row) if row else None
@@ -148,7 +177,7 @@ def decide(s: Session, approval_id: str, principal: Principal, decision: str, re
     if row.requested_by == principal.name or row.requested_by in principal.subjects:
         raise Forbidden(f"{principal.name} requested {approval_id}: the requester cannot decide it "
                         "(four eyes)", permission="approve")
-    if not set(row.approvers) & set(principal.subjects):
+    if ANY_APPROVER not in row.approvers and not set(row.approvers) & set(principal.subjects):
         raise Forbidden(f"{principal.name} is not an approver of policy {row.policy} "
                         f"(approvers: {', '.join(row.approvers)})", permission="approve")
     if not principal.can(Permission.APPROVE, row.job):

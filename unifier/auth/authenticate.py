@@ -2,7 +2,9 @@
 
 API tokens are tried first (``unf_...``: one indexed lookup by hash), then the optional
 OIDC verifier (any object with ``verify(token) -> identity`` where the identity has
-``subject`` and ``groups``; :mod:`unifier.auth.oidc` provides one). An OIDC identity
+``subject`` and ``groups``; the server uses :class:`unifier.auth.oidc.OIDCVerifier`
+configured by ``UNIFIER_OIDC_*``, :func:`oidc_from_env`). A key set that cannot be read
+(:class:`~unifier.auth.oidc.JWKSUnavailable`) is the server's trouble: 503. An OIDC identity
 becomes the subjects ``user:<sub>`` and ``group:<g>`` for each group; a token NAME
 becomes ``token:NAME`` and brings its own role and scopes. Every AccessPolicy naming
 one of the subjects adds its grant.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from unifier.auth.oidc import JWKSUnavailable, OIDCSettings, OIDCVerifier
 from unifier.auth.policies import access_policies
 from unifier.auth.principal import Grant, Principal
 from unifier.auth.tokens import PREFIX, TokenStore
@@ -27,6 +30,13 @@ MAX_CREDENTIAL = 8192  # longer is no token of ours nor a sane JWT
 
 class TokenVerifier(Protocol):
     def verify(self, token: str) -> Any: ...
+
+
+def oidc_from_env() -> TokenVerifier | None:
+    """The identity provider's verifier configured by ``UNIFIER_OIDC_*`` (see
+    :meth:`~unifier.auth.oidc.OIDCSettings.from_env`); ``None`` when none is."""
+    settings = OIDCSettings.from_env()
+    return OIDCVerifier(settings) if settings is not None else None
 
 
 def bearer(authorization: str | None) -> str:
@@ -74,7 +84,9 @@ class Authenticator:
         assert self.oidc is not None
         try:
             identity = self.oidc.verify(credential)
-        except Exception as exc:  # InvalidToken, or a JWKS that cannot be read: still 401
+        except JWKSUnavailable:
+            raise  # no token can be checked now: the server's trouble (503), not the caller's
+        except Exception as exc:  # InvalidToken, or whatever a verifier refuses with: 401
             raise Unauthenticated(f"invalid token: {_reason(exc)}") from None
         subjects = (f"user:{identity.subject}", *(f"group:{g}" for g in identity.groups))
         return self._principal(identity.subject, subjects, ())

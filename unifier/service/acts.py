@@ -96,6 +96,74 @@ class ActOps(ReadOps, ServiceBase):
             detail["resumed"] = resumed
         return {"trigger": name, "resumed": resumed, "paused": was.paused, "was": was.paused_reason}
 
+    # ------------------------------------------------------------------ requests
+    # An AI agent (MCP) never acts: each of its writes is an approval request, whether or
+    # not a policy guards the job, that a person decides (:mod:`unifier.mcp.requests`).
+
+    def request_run(self, job: str, params: dict[str, Any], reason: str) -> Approval:
+        self.require_visible(job)  # out of scope is answered as not there
+        with self.act(Permission.TRIGGER, "request.run", job, job=job,
+                      detail={"params": sorted(params), "reason": reason}) as detail:
+            self.catalog.get_job(job)  # an unknown job is refused now, not at approval
+            with self.catalog.session() as s:
+                request = approvals.request_manual(s, job, params, self.principal.name, always=True)
+            assert request is not None  # always=True: a request whatever the policies
+            detail["approval"] = request.id
+        return request
+
+    def request_cancel(self, job: str, run_id: str, reason: str) -> Approval:
+        self.require_visible(job)
+        with self.act(Permission.CANCEL, "request.cancel", job, job=job,
+                      detail={"run_id": run_id, "reason": reason}) as detail:
+            self.catalog.get_run(job, run_id)
+            with self.catalog.session() as s:
+                request = approvals.request_act(s, job, {"kind": "cancel", "run_id": run_id}, self.principal.name)
+            detail["approval"] = request.id
+        return request
+
+    def request_pause(self, trigger: str, reason: str) -> Approval:
+        found = self._require_on_trigger(trigger, "request.pause")
+        job = found.spec.then[0].job  # the approver's scope must cover what the trigger starts
+        with self.act(Permission.PAUSE, "request.pause", f"trigger/{trigger}", job=job,
+                      detail={"reason": reason}) as detail:
+            with self.catalog.session() as s:
+                request = approvals.request_act(s, job, {"kind": "pause", "trigger": trigger, "reason": reason},
+                                                self.principal.name)
+            detail["approval"] = request.id
+        return request
+
+    def request_state(self, request_id: str) -> dict[str, Any]:
+        """A request as ``get_approval`` has it, with the runs it started once approved."""
+        self.require(Permission.READ)
+        with self.catalog.session() as s:
+            approvals.expire_due(s)
+            found = approvals.get_approval(s, request_id)
+        if found is None or not self.sees(found.job):
+            raise NotFound(f"no request {request_id!r}")
+        answer = found.to_json()
+        try:
+            firing = store.get_firing(self.catalog, request_id)
+        except NotFound:  # a cancel or pause request: no firing
+            answer["runs"] = []
+        else:
+            answer["runs"] = [{"job": a.job, "run_id": a.run_id} for a in firing.actions if a.run_id]
+        return answer
+
+    async def _perform(self, request: Approval) -> None:
+        """Carry out an approved cancel or pause request, as its approver (the approval is
+        the authority), audited with who asked."""
+        act = request.params[approvals.ACT_KEY]
+        detail = {"approval": request.id, "requested_by": request.requested_by}
+        if act["kind"] == "cancel":
+            with self.act(Permission.APPROVE, "cancel", request.job, job=request.job,
+                          detail={**detail, "run_id": act["run_id"]}):
+                await actions.cancel_run(self.catalog, request.job, act["run_id"])
+        elif act["kind"] == "pause":
+            with self.act(Permission.APPROVE, "trigger.pause", f"trigger/{act['trigger']}", job=request.job,
+                          detail={**detail, "reason": act["reason"]}):
+                await asyncio.to_thread(store.pause_trigger, self.catalog, act["trigger"],
+                                        f"{act['reason']} (requested by {request.requested_by})")
+
     # ------------------------------------------------------------------ approvals
 
     def approvals(self, state: str | None = None, limit: int = 100) -> list[Approval]:
@@ -151,7 +219,9 @@ class ActOps(ReadOps, ServiceBase):
             raise
         self._audit(action, target, "ok", {"job": known.job, "reason": reason, "state": decided.state})
         runs: list[Run] = []
-        if decided.state == "approved":
+        if decided.state == "approved" and approvals.ACT_KEY in decided.params:
+            await self._perform(decided)
+        elif decided.state == "approved":
             # the ledger row is pending now: issue it through the loop's own firing path
             # (exactly once per action id, whoever gets there first: this or the leader)
             firer = Firer(self.catalog)

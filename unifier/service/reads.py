@@ -11,6 +11,7 @@ from unifier.auth.approvals import expire_due, get_approval
 from unifier.auth.roles import Permission
 from unifier.catalog.listing import JobFilter, Page, RunFilter
 from unifier.errors import InvalidInput, NotFound
+from unifier.instance_health import InstanceFreshness, instance_freshness
 from unifier.leader import LeaderInfo, current_leader
 from unifier.model import Job, Run, RunEvent, utcnow
 from unifier.service.base import ServiceBase
@@ -109,12 +110,33 @@ class ReadOps(ServiceBase):
         return [f for f in found if all(self.sees(a.job) for a in f.actions)
                 and all(self.sees(k.job) for k in f.upstream_runs)][:limit]
 
-    def next(self, within: timedelta, now: datetime | None = None) -> list[dict[str, Any]]:
+    def next(self, within: timedelta, now: datetime | None = None, *, job: str | None = None) -> list[dict[str, Any]]:
+        """Expected runs in time order (of ``job`` only, when given: 404 when it is not there)."""
         from unifier.forecast import forecast
 
         self.require(Permission.READ)
-        rows = forecast(self.catalog, self.graph_triggers(), within=within, now=now or utcnow())
+        if job is not None:
+            self.job(job)
+        rows = forecast(self.catalog, self.graph_triggers(), within=within, now=now or utcnow(), only=job)
         return [r.to_json() for r in rows if self.sees(r.job)]
+
+    def run_events(self, job: str, run_id: str) -> list[tuple[int, RunEvent]]:
+        """One run's state changes in the order they were recorded (all its attempts)."""
+        self.run(job, run_id)  # 404 for a run the catalog does not hold, or out of scope
+        found: list[tuple[int, RunEvent]] = []
+        after, page_size = 0, 1000
+        while True:
+            page = self.events(after=after, job=job, limit=page_size)
+            found += [(i, e) for i, e in page if e.run_id == run_id]
+            if len(page) < page_size:
+                return found
+            after = page[-1][0]
+
+    def instance_health(self) -> list[InstanceFreshness]:
+        """Each instance in scope: healthy or not, its last sync and error, staleness."""
+        self.require(Permission.READ)
+        shown = {s.instance.name for s in self.catalog.list_instances(scope=self._scope)}
+        return [r for r in instance_freshness(self.catalog) if r.name in shown]
 
     def why(self, target: str, run_id: str | None = None) -> WhyAnswer:
         self.require(Permission.READ)

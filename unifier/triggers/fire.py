@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -59,11 +59,14 @@ class FireReport:
 
 class Firer:
     """The firings in flight, and each downstream instance's slots. ``fence`` is the
-    leader's (``None``: a single process that leads by construction)."""
+    leader's (``None``: a single process that leads by construction); ``on_outcome`` hears
+    what each issue attempt came to: issued, failed or retrying (the loop's metrics)."""
 
-    def __init__(self, catalog: Catalog, *, fence: Fence | None = None):
+    def __init__(self, catalog: Catalog, *, fence: Fence | None = None,
+                 on_outcome: Callable[[str], None] | None = None):
         self.catalog = catalog
         self.fence = fence
+        self.on_outcome = on_outcome
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}  # instance -> (limit, slots)
         self._recorder = _Recorder(catalog, fence)
@@ -178,6 +181,9 @@ class Firer:
                             report: FireReport) -> None:
         try:
             await self.issue(firing, instances, cause, report)
+            if self.on_outcome is not None:
+                self.on_outcome("failed" if firing.id in report.failed else
+                                "retrying" if firing.id in report.retrying else "issued")
         except Deposed as exc:
             log.warning("firing %s of %s stopped: %s", firing.id, firing.trigger, exc)
         except Exception:  # the catalog unreachable, a bug: the firing stays pending
