@@ -273,9 +273,17 @@ def sort_named(sorts: dict[str, Sort], name: str | None) -> Sort:
 LAST_RUN_AT = func.coalesce(RunRow.started_at, RunRow.queued_at, RunRow.ended_at)
 
 JOB_SORTS = _sorts(Sort("uri", (SortKey(JobRow.uri),)))
+_NEWEST_RUN_FIRST = (SortKey(LAST_RUN_AT, descending=True, nullable=True, time=True), SortKey(JobRow.uri))
 STATUS_SORTS = _sorts(
     Sort("job", (SortKey(JobRow.uri),)),
-    Sort("last_run", (SortKey(LAST_RUN_AT, descending=True, nullable=True, time=True), SortKey(JobRow.uri))),
+    Sort("last_run", _NEWEST_RUN_FIRST),
+    # the dashboard's names for its orders (pages/status.js): the same rows, sorted here
+    Sort("-last_run_at", _NEWEST_RUN_FIRST),
+    Sort("name", (SortKey(JobRow.name), SortKey(JobRow.uri))),
+    Sort("instance", (SortKey(JobRow.instance), SortKey(JobRow.uri))),
+    Sort("state", (SortKey(RunRow.state, nullable=True), SortKey(JobRow.uri))),
+    # by the next run the tool predicts (a cron schedule's next time is worked out per page)
+    Sort("next_run_at", (SortKey(JobRow.next_run_at, nullable=True, time=True), SortKey(JobRow.uri))),
 )
 RUN_SORTS = _sorts(  # newest first
     Sort("started", (SortKey(RunRow.started_at, descending=True, nullable=True, time=True),

@@ -107,7 +107,9 @@ def status_view(service: ServiceDep, request: Request,
                 tool: ToolQuery = None, instance: InstanceQuery = None,
                 state: Annotated[list[RunState] | None, Query(description="of the last run; repeatable")] = None,
                 owner: OwnerQuery = None, tag: TagQuery = None, text: TextQuery = None,
-                sort: Annotated[str | None, Query(description="job (default) or last_run (newest first)")] = None,
+                sort: Annotated[str | None, Query(description="job (default), last_run (newest first; "
+                                                              "also -last_run_at), name, instance, state or "
+                                                              "next_run_at")] = None,
                 limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> Response:
     """One row per job across every tool: its last run and its next scheduled time."""
     where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, states=state)

@@ -92,16 +92,9 @@ export function sorter(sort = "job") {
 
 // what the server is asked: the filters, one page; "never ran" is not a run state the
 // API knows, so that one is left to the page
-// the orders /api/status sorts in (its names); any other order sorts each page here
-const SERVER_SORTS = { job: "job", "-last_run_at": "last_run" };
-
 function serverQuery(filters) {
   const asked = { ...filters, limit: PAGE_SIZE };
   if (asked.state === "never") delete asked.state;
-  if (asked.sort) {
-    if (SERVER_SORTS[asked.sort]) asked.sort = SERVER_SORTS[asked.sort];
-    else delete asked.sort;
-  }
   return asked;
 }
 
