@@ -13,6 +13,7 @@ from typing import Any
 
 from unifier import actions
 from unifier.auth import approvals
+from unifier.auth.approvals import Approval
 from unifier.auth.roles import Permission
 from unifier.errors import InvalidInput, NotFound
 from unifier.model import Cause, CauseKind, JobRef, Run
@@ -26,7 +27,7 @@ class TriggerOutcome:
     """A run started, or an approval request waiting (never both)."""
 
     run: Run | None = None
-    approval: approvals.Approval | None = None
+    approval: Approval | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"run": self.run.model_dump(mode="json") if self.run else None,
@@ -35,7 +36,7 @@ class TriggerOutcome:
 
 @dataclass(frozen=True)
 class Decision:
-    approval: approvals.Approval
+    approval: Approval
     runs: list[Run]  # started by this decision (approved and issued)
 
     def to_json(self) -> dict[str, Any]:
@@ -96,13 +97,13 @@ class ActOps(ReadOps, ServiceBase):
 
     # ------------------------------------------------------------------ approvals
 
-    def approvals(self, state: str | None = None, limit: int = 100) -> list[approvals.Approval]:
+    def approvals(self, state: str | None = None, limit: int = 100) -> list[Approval]:
         self.require(Permission.READ)
         with self.catalog.session() as s:
             found = approvals.list_approvals(s, state, limit=limit)
         return [self._with_params(a) for a in self.visible(found)]
 
-    def _with_params(self, request: approvals.Approval) -> approvals.Approval:
+    def _with_params(self, request: Approval) -> Approval:
         """A trigger firing's parameters are rendered when it is issued; show the approver
         now exactly what will be sent (the rendering is deterministic: same firing, same
         upstream runs, same firing time)."""
