@@ -22,7 +22,7 @@ from typing import Any
 from unifier.catalog import Catalog, StoredInstance
 from unifier.instances import build_adapter
 from unifier.model import Cause, CauseKind, JobRef, Run, utcnow
-from unifier.sync import record_observed
+from unifier.sync import RunRecorder
 from unifier.triggers.faults import fault_point
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,10 @@ class Started:
     cause: Cause
 
 
-def record_started(catalog: Catalog, started: list[Started]) -> None:
-    """Store runs just started (one transaction for the runs) and audit each."""
-    record_observed(catalog, [s.run for s in started])  # a sync may be storing the same runs now
+def record_started(catalog: Catalog, started: list[Started], recorder: RunRecorder | None = None) -> None:
+    """Store runs just started (one transaction for the runs) and audit each.
+    ``recorder``: the control loop's, whose syncs may be storing the same runs now."""
+    (recorder or RunRecorder(catalog)).record([s.run for s in started])
     for s in started:
         detail: dict[str, Any] = {"run_id": s.run.run_id, "firing_id": s.firing_id,
                                   "params": sorted(s.params), "cause": s.cause.kind.value}
@@ -98,7 +99,7 @@ async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = No
                 break
             await asyncio.sleep(interval)
             run = await adapter.status(ref.native_id, run.run_id)
-            await asyncio.to_thread(record_observed, catalog, [run])
+            await asyncio.to_thread(RunRecorder(catalog).record, [run])
     return await asyncio.to_thread(catalog.get_run, run.job, run.run_id)
 
 

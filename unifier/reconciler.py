@@ -50,7 +50,7 @@ from unifier.catalog import Catalog
 from unifier.instances import poll_interval
 from unifier.leader import LeaderSettings, Leadership, current_leader
 from unifier.model import as_utc, utcnow
-from unifier.sync import AdapterPool, SyncReport, sync_all
+from unifier.sync import AdapterPool, RunRecorder, SyncReport, sync_all
 from unifier.triggers.evaluate import EvaluationReport, evaluate
 from unifier.triggers.fire import Firer, FireReport
 from unifier.triggers.ledger import next_due_at
@@ -86,7 +86,8 @@ class Reconciler:
         self._renewed = 0.0  # time.monotonic() of the last heartbeat
         self._standing_by = False  # said so in the log already
         self.adapters = AdapterPool()  # live connections and watch positions, not state
-        self.firer = Firer(catalog, fence=leadership)
+        self.runs = RunRecorder(catalog)  # syncs and firings write runs in turn
+        self.firer = Firer(catalog, fence=leadership, recorder=self.runs)
 
     # -- control ----------------------------------------------------------------------
 
@@ -132,7 +133,7 @@ class Reconciler:
         report = CycleReport()
         names = await self._due_instances()
         if names:
-            report.synced = await sync_all(self.catalog, names, pool=self.adapters)
+            report.synced = await sync_all(self.catalog, names, pool=self.adapters, recorder=self.runs)
             for r in report.synced:
                 if not r.ok:
                     log.warning("sync %s failed: %s", r.instance, r.error,
