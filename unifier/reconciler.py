@@ -20,6 +20,9 @@ worker thread: the reconciler's (sync, evaluate, the ledger, firings) through
 that :func:`run_forever` installs; the API's in FastAPI's own worker threads (anyio's
 pool, see :mod:`unifier.api.server`). Two pools, so a loop whose threads all wait for a
 write lock never starves a webhook or a status read, which in WAL mode need no lock.
+The loop's syncs and firings store runs through one :class:`~unifier.sync.RunRecorder`,
+in turn, so they never both insert the same new run (a rolled-back insert would leave a
+gap in the run event ids that holds trigger evaluation).
 
 **Firings run beside the cycle.** Each due firing is a task; the call to a downstream
 tool waits for one of that instance's ``spec.max_concurrent_firings`` slots. A cycle
