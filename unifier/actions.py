@@ -23,7 +23,7 @@ from typing import Any
 
 from unifier.catalog import Catalog, StoredInstance
 from unifier.model import Cause, CauseKind, JobRef, Run, utcnow
-from unifier.sync import record_observed
+from unifier.sync import RunRecorder
 from unifier.triggers.faults import fault_point
 from unifier.zones.dispatch import adapter_for  # zones: in process, or queued for the zone agent
 
@@ -44,10 +44,11 @@ class Started:
     cause: Cause
 
 
-def record_started(catalog: Catalog, started: list[Started]) -> None:
+def record_started(catalog: Catalog, started: list[Started], recorder: RunRecorder | None = None) -> None:
     """Store runs the control loop's firings just started (one transaction for the runs)
-    and audit each as the loop's act (who asked for a manual one is in its cause)."""
-    record_observed(catalog, [s.run for s in started])  # a sync may be storing the same runs now
+    and audit each as the loop's act (who asked for a manual one is in its cause).
+    ``recorder``: the control loop's, whose syncs may be storing the same runs now."""
+    (recorder or RunRecorder(catalog)).record([s.run for s in started])
     for s in started:
         detail: dict[str, Any] = {"run_id": s.run.run_id, "firing_id": s.firing_id,
                                   "params": sorted(s.params), "cause": s.cause.kind.value}
@@ -83,7 +84,7 @@ async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
     run = run.model_copy(update={"cause": cause, "parameters": run.parameters or params})
     started = Started(run, params, firing_id, cause)
     if record is None:  # a manual trigger: the service layer audits the act
-        await asyncio.to_thread(record_observed, catalog, [run])
+        await asyncio.to_thread(RunRecorder(catalog).record, [run])
     else:
         await record(started)
     return run
@@ -103,7 +104,7 @@ async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = No
                 break
             await asyncio.sleep(interval)
             run = await adapter.status(ref.native_id, run.run_id)
-            await asyncio.to_thread(record_observed, catalog, [run])
+            await asyncio.to_thread(RunRecorder(catalog).record, [run])
     return await asyncio.to_thread(catalog.get_run, run.job, run.run_id)
 
 
@@ -113,7 +114,7 @@ async def refresh_run(catalog: Catalog, uri: str, run_id: str) -> Run:
     stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
     async with adapter_for(catalog, stored) as adapter:
         run = await adapter.status(ref.native_id, run_id)
-    await asyncio.to_thread(record_observed, catalog, [run])
+    await asyncio.to_thread(RunRecorder(catalog).record, [run])
     return await asyncio.to_thread(catalog.get_run, uri, run_id)
 
 

@@ -20,6 +20,9 @@ worker thread: the reconciler's (sync, evaluate, the ledger, firings) through
 that :func:`run_forever` installs; the API's in FastAPI's own worker threads (anyio's
 pool, see :mod:`unifier.api.server`). Two pools, so a loop whose threads all wait for a
 write lock never starves a webhook or a status read, which in WAL mode need no lock.
+The loop's syncs and firings store runs through one :class:`~unifier.sync.RunRecorder`,
+in turn, so they never both insert the same new run (a rolled-back insert would leave a
+gap in the run event ids that holds trigger evaluation).
 
 **Firings run beside the cycle.** Each due firing is a task; the call to a downstream
 tool waits for one of that instance's ``spec.max_concurrent_firings`` slots. A cycle
@@ -52,7 +55,7 @@ from unifier.instances import poll_interval
 from unifier.leader import LeaderSettings, Leadership, current_leader
 from unifier.model import as_utc, utcnow
 from unifier.pruner import Pruner
-from unifier.sync import AdapterPool, SyncReport, sync_all
+from unifier.sync import AdapterPool, RunRecorder, SyncReport, sync_all
 from unifier.triggers.evaluate import EvaluationReport, Evaluator
 from unifier.triggers.fire import Firer, FireReport
 from unifier.triggers.ledger import next_due_at
@@ -96,7 +99,9 @@ class Reconciler:
         self.evaluator = Evaluator(catalog)  # gaps in event ids seen, parsed trigger rules
         self.pruner = Pruner(catalog)  # retention: small batches, off the event loop
         self.metrics = metrics  # sync durations and errors, firing outcomes (GET /metrics)
-        self.firer = Firer(catalog, fence=leadership, on_outcome=metrics.record_firing if metrics else None)
+        self.runs = RunRecorder(catalog)  # syncs and firings write runs in turn
+        self.firer = Firer(catalog, fence=leadership, recorder=self.runs,
+                           on_outcome=metrics.record_firing if metrics else None)
 
     # -- control ----------------------------------------------------------------------
 
@@ -142,7 +147,7 @@ class Reconciler:
         report = CycleReport()
         names = await self._due_instances()
         if names:
-            report.synced = await sync_all(self.catalog, names, pool=self.adapters)
+            report.synced = await sync_all(self.catalog, names, pool=self.adapters, recorder=self.runs)
             for r in report.synced:
                 if self.metrics is not None and r.zone is None:  # a zone's agent syncs its own
                     self.metrics.observe_sync(r.instance, r.seconds, error=not r.ok)

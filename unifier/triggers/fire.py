@@ -38,6 +38,7 @@ from unifier.errors import JobBusy, NotFound, SecretError, ToolUnavailable, Unif
 from unifier.instances import instance_spec
 from unifier.leader import Deposed, Fence
 from unifier.model import Cause, CauseKind, JobRef
+from unifier.sync import RunRecorder
 from unifier.triggers import ledger
 from unifier.triggers.faults import fault_point
 from unifier.triggers.render import RenderError, render_params, upstream_context
@@ -59,17 +60,18 @@ class FireReport:
 
 class Firer:
     """The firings in flight, and each downstream instance's slots. ``fence`` is the
-    leader's (``None``: a single process that leads by construction); ``on_outcome`` hears
-    what each issue attempt came to: issued, failed or retrying (the loop's metrics)."""
+    leader's (``None``: a single process that leads by construction); ``recorder`` the
+    process's run writer, shared with its syncs; ``on_outcome`` hears what each issue
+    attempt came to: issued, failed or retrying (the loop's metrics)."""
 
-    def __init__(self, catalog: Catalog, *, fence: Fence | None = None,
+    def __init__(self, catalog: Catalog, *, fence: Fence | None = None, recorder: RunRecorder | None = None,
                  on_outcome: Callable[[str], None] | None = None):
         self.catalog = catalog
         self.fence = fence
         self.on_outcome = on_outcome
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}  # instance -> (limit, slots)
-        self._recorder = _Recorder(catalog, fence)
+        self._recorder = _Recorder(catalog, fence, recorder or RunRecorder(catalog))
 
     @property
     def in_flight(self) -> int:
@@ -242,9 +244,10 @@ class _Recorder:
     catalog sees a few transactions per batch instead of several per firing. Each firing
     waits for its own batch; a batch that fails fails each of its firings alike."""
 
-    def __init__(self, catalog: Catalog, fence: Fence | None):
+    def __init__(self, catalog: Catalog, fence: Fence | None, runs: RunRecorder):
         self.catalog = catalog
         self.fence = fence
+        self.runs = runs
         self._queue: list[tuple[Started, str, int, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -272,7 +275,7 @@ class _Recorder:
                         done.set_result(None)
 
     def _write(self, batch: list[tuple[Started, str, int, asyncio.Future[None]]]) -> None:
-        record_started(self.catalog, [started for started, *_ in batch])
+        record_started(self.catalog, [started for started, *_ in batch], self.runs)
         fault_point("before-ledger-record")  # the runs are in the catalog; the ledger says pending
         ledger.record_actions(self.catalog, [(fid, index, started.run.key, started.cause)
                                              for started, fid, index, _ in batch], self.fence)
