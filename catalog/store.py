@@ -314,10 +314,13 @@ class Catalog:
     # ------------------------------------------------------------------ audit
 
     def audit(self, action: str, target: str, detail: dict[str, Any] | None = None,
-              actor: str | None = None) -> None:
+              actor: str | None = None, *, outcome: str = "ok", source: str | None = None) -> None:
+        """Append to the hash-chained audit log (:mod:`unifier.catalog.audit`)."""
+        from unifier.catalog import audit as audit_log
+
         with self.session() as s:
-            s.add(AuditRow(at=utcnow(), actor=actor or _actor(), action=action, target=target,
-                           detail=detail or {}))
+            audit_log.append(s, actor=actor or _actor(), action=action, target=target, detail=detail,
+                             outcome=outcome, source=source)
 
     def list_audit(self, limit: int = 100, *, scope: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Newest first; with ``scope``, only entries whose target is a job in scope."""

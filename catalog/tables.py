@@ -140,16 +140,22 @@ class RunEventRow(Base):
 
 
 class AuditRow(Base):
-    """Every action taken through unifier: applies, triggers, cancels, prunes."""
+    """Every action taken through unifier, refused attempts too. Hash-chained: ``hash``
+    covers the entry and ``prev_hash`` (see :mod:`unifier.catalog.audit`); ids are
+    assigned by the chain, without gaps, so a deleted entry shows."""
 
     __tablename__ = "audit"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(index=True)
     actor: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(Text)
     detail: Mapped[dict[str, Any]]
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")  # ok | denied | failed
+    source: Mapped[str | None] = mapped_column(String(255))  # client address, "cli", "loop"
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")
+    hash: Mapped[str] = mapped_column(String(64), default="")
 
 
 class RetentionRow(Base):
@@ -234,7 +240,8 @@ class FiringRow(Base):
     trigger: Mapped[str] = mapped_column(String(63))
     upstream_key: Mapped[str] = mapped_column(String(64))
     upstream_runs: Mapped[list[Any]]
-    status: Mapped[str] = mapped_column(String(16))  # pending | issued | failed
+    # pending | issued | failed; awaiting_approval | rejected | expired (unifier.auth.approvals)
+    status: Mapped[str] = mapped_column(String(32))
     actions: Mapped[list[Any]]  # per `then` entry: job, firing_id, params, run_id, error
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -267,3 +274,73 @@ class LeaderRow(Base):
     epoch: Mapped[int] = mapped_column(BigInteger)
     acquired_at: Mapped[datetime]
     renewed_at: Mapped[datetime]
+
+
+__all__ += ["LeaderRow"]
+
+
+# ---------------------------------------------------------------------- governance
+# Identities, policies, approvals and the audit chain's head (unifier.auth, unifier.service).
+
+
+class ApiTokenRow(Base):
+    """An API token: only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "api_tokens"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[Any]]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class PolicyRow(Base):
+    """An AccessPolicy or ApprovalPolicy document, spec as written."""
+
+    __tablename__ = "policies"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    spec: Mapped[dict[str, Any]]
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class ApprovalRow(Base):
+    """An approval request; ``id`` is the id of the ledger firing it holds back."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job: Mapped[str] = mapped_column(String(512))
+    params: Mapped[dict[str, Any]]
+    requested_by: Mapped[str] = mapped_column(String(255))
+    requested_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(32), index=True)  # awaiting_approval|approved|rejected|expired
+    policy: Mapped[str] = mapped_column(String(63))
+    required: Mapped[int] = mapped_column(Integer)
+    approvers: Mapped[list[Any]]  # subjects named by the policy
+    decisions: Mapped[list[Any]]  # [{by, decision, reason, at}]
+    decided_at: Mapped[datetime | None]
+
+
+class AuditHeadRow(Base):
+    """The audit chain's single head row: the last entry, and the anchor left by pruning.
+    Appending locks this row first, so concurrent writers chain one after the other."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default="")
+    anchor_id: Mapped[int] = mapped_column(BigInteger, default=0)  # last pruned entry
+    anchor_hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+__all__ += ["ApiTokenRow", "ApprovalRow", "AuditHeadRow", "PolicyRow"]

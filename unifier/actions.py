@@ -1,7 +1,9 @@
 """Acting on a tool through its adapter: trigger, wait, cancel, read logs.
 
-Every action is audited. A manual trigger gets a fresh firing id; unifier's
-triggers pass the firing id from their ledger, so a retry starts nothing new.
+A manual trigger gets a fresh firing id; unifier's triggers pass the firing id from
+their ledger, so a retry starts nothing new. Who may act, and the audit of a manual act,
+is the service layer's (:mod:`unifier.service`); the runs the control loop's firings
+start are audited here (:func:`record_started`), as the loop's.
 
 Catalog calls run in a worker thread (``asyncio.to_thread``), never on the event loop:
 the control loop calls :func:`trigger_job` for every firing while the same loop serves
@@ -21,7 +23,7 @@ from typing import Any
 
 from unifier.catalog import Catalog, StoredInstance
 from unifier.model import Cause, CauseKind, JobRef, Run, utcnow
-from unifier.sync import record_observed
+from unifier.sync import RunRecorder
 from unifier.triggers.faults import fault_point
 from unifier.zones.dispatch import adapter_for  # zones: in process, or queued for the zone agent
 
@@ -42,15 +44,19 @@ class Started:
     cause: Cause
 
 
-def record_started(catalog: Catalog, started: list[Started]) -> None:
-    """Store runs just started (one transaction for the runs) and audit each."""
-    record_observed(catalog, [s.run for s in started])  # a sync may be storing the same runs now
+def record_started(catalog: Catalog, started: list[Started], recorder: RunRecorder | None = None) -> None:
+    """Store runs the control loop's firings just started (one transaction for the runs)
+    and audit each as the loop's act (who asked for a manual one is in its cause).
+    ``recorder``: the control loop's, whose syncs may be storing the same runs now."""
+    (recorder or RunRecorder(catalog)).record([s.run for s in started])
     for s in started:
         detail: dict[str, Any] = {"run_id": s.run.run_id, "firing_id": s.firing_id,
                                   "params": sorted(s.params), "cause": s.cause.kind.value}
         if s.cause.trigger:
             detail["trigger"] = s.cause.trigger
-        catalog.audit("trigger", s.run.job, detail, actor=s.cause.actor)
+        if s.cause.actor and s.cause.actor != "unifier":
+            detail["requested_by"] = s.cause.actor
+        catalog.audit("trigger", s.run.job, detail, actor="unifier", source="loop")
 
 
 async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
@@ -77,8 +83,8 @@ async def trigger_job(catalog: Catalog, uri: str, params: dict[str, Any], *,
     fault_point("after-downstream-call")
     run = run.model_copy(update={"cause": cause, "parameters": run.parameters or params})
     started = Started(run, params, firing_id, cause)
-    if record is None:
-        await asyncio.to_thread(record_started, catalog, [started])
+    if record is None:  # a manual trigger: the service layer audits the act
+        await asyncio.to_thread(RunRecorder(catalog).record, [run])
     else:
         await record(started)
     return run
@@ -98,8 +104,18 @@ async def wait_for_run(catalog: Catalog, run: Run, *, timeout: float | None = No
                 break
             await asyncio.sleep(interval)
             run = await adapter.status(ref.native_id, run.run_id)
-            await asyncio.to_thread(record_observed, catalog, [run])
+            await asyncio.to_thread(RunRecorder(catalog).record, [run])
     return await asyncio.to_thread(catalog.get_run, run.job, run.run_id)
+
+
+async def refresh_run(catalog: Catalog, uri: str, run_id: str) -> Run:
+    """Ask the tool for one run's state now, record it, and return it as stored."""
+    ref = JobRef.parse(uri)
+    stored = await asyncio.to_thread(catalog.get_instance, ref.instance)
+    async with adapter_for(catalog, stored) as adapter:
+        run = await adapter.status(ref.native_id, run_id)
+    await asyncio.to_thread(RunRecorder(catalog).record, [run])
+    return await asyncio.to_thread(catalog.get_run, uri, run_id)
 
 
 async def cancel_run(catalog: Catalog, uri: str, run_id: str) -> None:
@@ -109,7 +125,6 @@ async def cancel_run(catalog: Catalog, uri: str, run_id: str) -> None:
         await adapter.cancel(ref.native_id, run_id)
         run = await adapter.status(ref.native_id, run_id)
     await asyncio.to_thread(catalog.record_runs, [run])
-    await asyncio.to_thread(catalog.audit, "cancel", uri, {"run_id": run_id})
 
 
 async def run_logs(catalog: Catalog, uri: str, run_id: str) -> str:

@@ -83,7 +83,8 @@ def plan_apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> l
     return changes
 
 
-def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> list[Change]:
+def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False, actor: str | None = None,
+          source: str | None = None) -> list[Change]:
     """Write ``config`` to the catalog; objects are applied in the order their kinds are
     listed (instances before the triggers that name their jobs), pruned in reverse."""
     changes: list[Change] = []
@@ -95,7 +96,8 @@ def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> list[C
             changes.append(Change(kind, item.name, action, item.location))
             if action != "unchanged":
                 logger.info("%s/%s %s from %s", kind.lower(), item.name, action, item.location)
-                catalog.audit(f"apply.{action}", f"{kind.lower()}/{item.name}", {"source": item.location})
+                catalog.audit(f"apply.{action}", f"{kind.lower()}/{item.name}", {"source": item.location},
+                              actor=actor, source=source)
     if prune:
         named = {(d.kind, d.name) for d in config.documents}
         for applier in reversed(appliers):
@@ -105,6 +107,7 @@ def apply(catalog: Catalog, config: ConfigSet, *, prune: bool = False) -> list[C
                     applier.delete(catalog, name)
                     logger.info("%s/%s deleted (no longer in the files)", kind.lower(), name)
                     changes.append(Change(kind, name, "deleted"))
-                    catalog.audit("apply.deleted", f"{kind.lower()}/{name}", {"prune": True})
+                    catalog.audit("apply.deleted", f"{kind.lower()}/{name}", {"prune": True}, actor=actor,
+                                  source=source)
     return changes
 

@@ -5,6 +5,9 @@
     ├── SecretError               a ${env:..} / ${file:..} reference cannot be resolved
     ├── CatalogError              the catalog cannot be opened or migrated
     ├── NotFound                  no such instance, job or run in the catalog
+    ├── InvalidInput              a request's value is refused (bad parameter, bad duration)
+    ├── Unauthenticated           no valid identity (missing, malformed, expired, revoked token)
+    ├── Forbidden                 the principal lacks the permission; names it
     ├── PluginError               an adapter is not installed, or its extra is missing
     └── AdapterError              a tool answered badly or not at all; carries the instance
         ├── ToolUnavailable       connection refused, timeout, 5xx: only that instance degrades
@@ -12,7 +15,8 @@
         ├── JobBusy               the tool refuses a concurrent run (a Terraform state lock)
         └── TriggerRefused        the tool will not start the run (paused DAG, bad params)
 
-The CLI maps ConfigError and NotFound to exit status 2, every other UnifierError to 1.
+The CLI maps ConfigError, InvalidInput and NotFound to exit status 2, every other
+UnifierError to 1. The HTTP API maps the tree in :mod:`unifier.api.errors`.
 """
 
 from __future__ import annotations
@@ -52,6 +56,20 @@ class CatalogError(UnifierError):
 
 class NotFound(UnifierError):
     pass
+
+
+class InvalidInput(UnifierError):
+    pass
+
+
+class Unauthenticated(UnifierError):
+    pass
+
+
+class Forbidden(UnifierError):
+    def __init__(self, message: str, *, permission: str | None = None):
+        self.permission = permission
+        super().__init__(message)
 
 
 class PluginError(UnifierError):

@@ -55,6 +55,10 @@ BUILTIN_KINDS: tuple[Kind, ...] = (
          "a connection to one tool"),
     Kind("Trigger", "unifier.triggers.spec:TriggerDocument", "unifier.triggers.store:TRIGGER_APPLIER",
          "when upstream jobs reach states, run downstream jobs"),
+    Kind("AccessPolicy", "unifier.auth.policy_kinds:AccessPolicyDocument",
+         "unifier.auth.policies:ACCESS_POLICY_APPLIER", "grant a role over job patterns to subjects"),
+    Kind("ApprovalPolicy", "unifier.auth.policy_kinds:ApprovalPolicyDocument",
+         "unifier.auth.policies:APPROVAL_POLICY_APPLIER", "jobs whose runs wait for approval"),
     Kind("Retention", "unifier.retention:RetentionDocument", "unifier.pruner:RETENTION_APPLIER",
          "how long run history, firings and audit entries are kept"),
 )

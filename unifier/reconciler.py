@@ -20,6 +20,9 @@ worker thread: the reconciler's (sync, evaluate, the ledger, firings) through
 that :func:`run_forever` installs; the API's in FastAPI's own worker threads (anyio's
 pool, see :mod:`unifier.api.server`). Two pools, so a loop whose threads all wait for a
 write lock never starves a webhook or a status read, which in WAL mode need no lock.
+The loop's syncs and firings store runs through one :class:`~unifier.sync.RunRecorder`,
+in turn, so they never both insert the same new run (a rolled-back insert would leave a
+gap in the run event ids that holds trigger evaluation).
 
 **Firings run beside the cycle.** Each due firing is a task; the call to a downstream
 tool waits for one of that instance's ``spec.max_concurrent_firings`` slots. A cycle
@@ -45,16 +48,21 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from unifier.catalog import Catalog
 from unifier.instances import poll_interval
 from unifier.leader import LeaderSettings, Leadership, current_leader
 from unifier.model import as_utc, utcnow
 from unifier.pruner import Pruner
-from unifier.sync import AdapterPool, SyncReport, sync_all
+from unifier.sync import AdapterPool, RunRecorder, SyncReport, sync_all
 from unifier.triggers.evaluate import EvaluationReport, Evaluator
 from unifier.triggers.fire import Firer, FireReport
 from unifier.triggers.ledger import next_due_at
+
+if TYPE_CHECKING:
+    from unifier.api.serving import ServeOptions
+    from unifier.metrics import UnifierMetrics
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +84,8 @@ class Reconciler:
     retried firing or a due sync can be. Instances sync on their own ``poll_interval``.
     ``leadership``: run only while this replica leads (``None``: always, one process)."""
 
-    def __init__(self, catalog: Catalog, *, interval: float = 1.0, leadership: Leadership | None = None):
+    def __init__(self, catalog: Catalog, *, interval: float = 1.0, leadership: Leadership | None = None,
+                 metrics: UnifierMetrics | None = None):
         self.catalog = catalog
         self.interval = interval
         self.leadership = leadership
@@ -89,7 +98,10 @@ class Reconciler:
         self.adapters = AdapterPool()  # live connections and watch positions, not state
         self.evaluator = Evaluator(catalog)  # gaps in event ids seen, parsed trigger rules
         self.pruner = Pruner(catalog)  # retention: small batches, off the event loop
-        self.firer = Firer(catalog, fence=leadership)
+        self.metrics = metrics  # sync durations and errors, firing outcomes (GET /metrics)
+        self.runs = RunRecorder(catalog)  # syncs and firings write runs in turn
+        self.firer = Firer(catalog, fence=leadership, recorder=self.runs,
+                           on_outcome=metrics.record_firing if metrics else None)
 
     # -- control ----------------------------------------------------------------------
 
@@ -135,8 +147,10 @@ class Reconciler:
         report = CycleReport()
         names = await self._due_instances()
         if names:
-            report.synced = await sync_all(self.catalog, names, pool=self.adapters)
+            report.synced = await sync_all(self.catalog, names, pool=self.adapters, recorder=self.runs)
             for r in report.synced:
+                if self.metrics is not None and r.zone is None:  # a zone's agent syncs its own
+                    self.metrics.observe_sync(r.instance, r.seconds, error=not r.ok)
                 if not r.ok:
                     log.warning("sync %s failed: %s", r.instance, r.error,
                                 extra={"instance": r.instance})
@@ -226,24 +240,31 @@ class Reconciler:
 
 
 async def run_forever(catalog: Catalog, *, interval: float = 1.0, listen: str | None = None,
-                      cycles: int | None = None, leader: LeaderSettings | None = None) -> None:
+                      cycles: int | None = None, leader: LeaderSettings | None = None,
+                      serve: ServeOptions | None = None) -> None:
     """``unifier run``: the loop (while this replica leads), the API beside it, until
     SIGTERM/SIGINT."""
-    from unifier.api import create_app
-    from unifier.api.server import ApiServer
+    from unifier.api.server import ApiServer, parse_listen
+    from unifier.api.serving import ServeOptions, build_api
+    from unifier.auth.approvals import waiting_count
+    from unifier.metrics import UnifierMetrics
+
+    serve = serve or ServeOptions()
 
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(LOOP_THREADS, thread_name_prefix="unifier-loop"))
     leadership = Leadership(catalog, leader or LeaderSettings())
-    reconciler = Reconciler(catalog, interval=interval, leadership=leadership)
+    metrics = UnifierMetrics(lambda: catalog, approvals_waiting=lambda: waiting_count(catalog))
+    reconciler = Reconciler(catalog, interval=interval, leadership=leadership, metrics=metrics)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, reconciler.stop)
     server = None
     try:
         if listen:
-            server = ApiServer(create_app(lambda: catalog, wake=reconciler.wake), listen)
+            app = build_api(catalog, parse_listen(listen)[0], serve, wake=reconciler.wake, metrics=metrics)
+            server = ApiServer(app, listen, **serve.uvicorn_options())
             await server.start()
-            log.info("listening on http://%s (POST /hooks/INSTANCE)", listen)
+            log.info("listening on %s://%s (POST /hooks/INSTANCE)", serve.scheme, listen)
         log.info("replica %s started", leadership.replica_id)
         await reconciler.run(cycles=cycles)
     finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -28,24 +29,28 @@ from unifier.model import Run, RunEvent, utcnow
 log = logging.getLogger(__name__)
 
 
-def record_observed(catalog: Catalog, runs: list[Run]) -> list[RunEvent]:
-    """``catalog.record_runs``, safe beside a concurrent writer: the control loop syncs
-    while its firings record the runs they started, so two may insert the same new run
-    at once. The loser's transaction fails on the unique key and is tried again, merging
-    into the rows the winner wrote (the merge is idempotent); after a second conflict,
-    run by run."""
-    for _ in range(2):
-        try:
-            return catalog.record_runs(runs)
-        except IntegrityError:
-            log.debug("a run was inserted concurrently; recording %d run(s) again", len(runs))
-    events: list[RunEvent] = []
-    for run in runs:
-        try:
-            events += catalog.record_runs([run])
-        except IntegrityError:
-            events += catalog.record_runs([run])
-    return events
+class RunRecorder:
+    """Stores observed runs for one process whose tasks write runs concurrently (the
+    control loop: its syncs, and its firings recording the runs they started).
+
+    Two of them may hold the same new run (a sync sees the run a firing just started).
+    Written at once, one insert would fail on the unique key and roll back, and the run
+    event ids its transaction took would become a gap that holds trigger evaluation for
+    its grace period (:func:`unifier.triggers.evaluate._settled`). So this process's run
+    writes take turns; the second merges into the row the first wrote. A conflict with
+    another process (a CLI trigger) is still tried again."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self._turn = threading.Lock()
+
+    def record(self, runs: list[Run]) -> list[RunEvent]:
+        with self._turn:
+            try:
+                return self.catalog.record_runs(runs)
+            except IntegrityError:
+                log.debug("a run was inserted by another process; recording %d run(s) again", len(runs))
+                return self.catalog.record_runs(runs)
 
 
 class AdapterPool:
@@ -103,9 +108,12 @@ class SyncReport:
 
 
 async def sync_instance(catalog: Catalog, name: str, *, discover: bool | None = None,
-                        adapter: Adapter | None = None, pool: AdapterPool | None = None) -> SyncReport:
+                        adapter: Adapter | None = None, pool: AdapterPool | None = None,
+                        recorder: RunRecorder | None = None) -> SyncReport:
     """Sync one instance. ``discover``: True always, False never, None when due.
-    The adapter comes from ``adapter``, else ``pool``, else is built for this call."""
+    The adapter comes from ``adapter``, else ``pool``, else is built for this call.
+    ``recorder``: the process's, when other tasks write runs meanwhile."""
+    recorder = recorder or RunRecorder(catalog)
     report = SyncReport(instance=name)
     began = time.monotonic()
     try:
@@ -114,12 +122,12 @@ async def sync_instance(catalog: Catalog, name: str, *, discover: bool | None = 
             report.zone = stored.spec["zone"]
             return report
         if adapter is not None:
-            await _sync(catalog, stored, adapter, discover, report)
+            await _sync(catalog, stored, adapter, discover, report, recorder)
         elif pool is not None:
-            await _sync(catalog, stored, pool.get(stored), discover, report)
+            await _sync(catalog, stored, pool.get(stored), discover, report, recorder)
         else:
             async with build_adapter(stored) as own:
-                await _sync(catalog, stored, own, discover, report)
+                await _sync(catalog, stored, own, discover, report, recorder)
     except UnifierError as exc:
         report.ok, report.error = False, str(exc)
     except Exception as exc:  # an adapter bug must not stop the other instances
@@ -138,7 +146,7 @@ async def sync_instance(catalog: Catalog, name: str, *, discover: bool | None = 
 
 
 async def _sync(catalog: Catalog, stored: StoredInstance, adapter: Adapter, discover: bool | None,
-                report: SyncReport) -> None:
+                report: SyncReport, recorder: RunRecorder) -> None:
     name = stored.instance.name
     state = await asyncio.to_thread(catalog.get_sync_state, name)
     now = utcnow()
@@ -152,7 +160,7 @@ async def _sync(catalog: Catalog, stored: StoredInstance, adapter: Adapter, disc
     changes = await adapter.changes(state.watermark)
     report.runs_seen = len(changes.runs)
     report.requests = changes.requests
-    report.events = await asyncio.to_thread(record_observed, catalog, changes.runs)
+    report.events = await asyncio.to_thread(recorder.record, changes.runs)
     health = await adapter.health()
     await asyncio.to_thread(catalog.update_sync_state, name, watermark=changes.watermark,
                             last_sync_at=utcnow(), last_observed_at=utcnow(), last_error=None,
@@ -161,7 +169,7 @@ async def _sync(catalog: Catalog, stored: StoredInstance, adapter: Adapter, disc
 
 async def sync_all(catalog: Catalog, names: list[str] | None = None, *,
                    discover: bool | None = None, concurrency: int = 8,
-                   pool: AdapterPool | None = None) -> list[SyncReport]:
+                   pool: AdapterPool | None = None, recorder: RunRecorder | None = None) -> list[SyncReport]:
     """Sync several instances concurrently (all by default)."""
     if names is None:
         names = [s.instance.name for s in await asyncio.to_thread(catalog.list_instances)]
@@ -169,7 +177,7 @@ async def sync_all(catalog: Catalog, names: list[str] | None = None, *,
 
     async def one(name: str) -> SyncReport:
         async with gate:
-            return await sync_instance(catalog, name, discover=discover, pool=pool)
+            return await sync_instance(catalog, name, discover=discover, pool=pool, recorder=recorder)
 
     reports = list(await asyncio.gather(*(one(n) for n in names)))
     if pool is not None:

@@ -21,6 +21,8 @@ from unifier.mcp import Agent, Scope, create_mcp_app
 
 READ_TOOLS = {"status", "search_jobs", "list_runs", "get_run", "why", "impact", "next", "get_logs", "graph",
               "instances", "plan"}
+# unifier's own server takes requests (approval requests a person decides: test_requests.py)
+SERVED_TOOLS = READ_TOOLS | {"request_run", "request_cancel", "request_pause_trigger", "get_request"}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def served(world):
 async def test_unifier_serve_answers_mcp_at_slash_mcp(world, served):
     extract = world.only_run(EXTRACT)
     async with Client(f"{served}/mcp") as client:
-        assert {t.name for t in (await client.list_tools()).tools} == READ_TOOLS
+        assert {t.name for t in (await client.list_tools()).tools} == SERVED_TOOLS
         status = await call(client, "status")
         logs = await call(client, "get_logs", job=EXTRACT, run_id=extract.run_id)
         assert "required" in await call_error(client, "get_run", job=EXTRACT)  # run_id missing
@@ -60,7 +62,7 @@ async def test_unifier_serve_answers_mcp_at_slash_mcp(world, served):
 async def test_unifier_mcp_relays_stdio_to_the_server_named_by_unifier_server(world, served):
     env = {**world.env, "UNIFIER_SERVER": served, "UNIFIER_TOKEN": "not-checked-yet"}
     async with stdio_client(env) as client:
-        assert {t.name for t in (await client.list_tools()).tools} == READ_TOOLS
+        assert {t.name for t in (await client.list_tools()).tools} == SERVED_TOOLS
         graph = await call(client, "graph")
     assert {(e["from"], e["to"]) for e in graph["edges"]} == {(EXTRACT, LOAD), (EXTRACT, BILLING)}
 

@@ -103,6 +103,7 @@ class Plant:
     spool: Path
     cp_env: dict[str, str]
     zone_env: dict[str, str]
+    tokens: dict[str, str]  # the agent's (role agent, zone plant-7) and a viewer's
     agent: subprocess.Popen | None = None
     others: list[subprocess.Popen] = field(default_factory=list)
 
@@ -116,7 +117,7 @@ class Plant:
 
     def start_agent(self, name: str = "plant-a", **env: str) -> subprocess.Popen:
         argv = self.net.in_zone(sys.executable, "-m", "unifier", "agent", "--server", self.server,
-                                "--zone", "plant-7", "--token", "plant-token", "--name", name,
+                                "--zone", "plant-7", "--token", self.tokens["agent"], "--name", name,
                                 "--state-dir", str(self.work / f"agent-state-{name}"), "--pull-wait", "2")
         with open(self.work / "agent.log", "a") as log:
             agent = subprocess.Popen(argv, env={**self.zone_env, **env}, stdout=log, stderr=log)
@@ -169,10 +170,17 @@ def plant(tmp_path_factory) -> Iterator[Plant]:
     zone_env = {**base, "UNIFIER_HOME": str(work / "zone-home")}
     subprocess.run([sys.executable, "-m", "unifier", "apply", "-f", str(work / "unifier.yaml")],
                    env=cp_env, check=True, capture_output=True)
+    # a control plane listening beyond loopback requires authentication: the agent's token
+    # serves its zone and nothing else
+    tokens = {}
+    for name, role in (("agent", ["agent", "--zone", "plant-7"]), ("viewer", ["viewer"])):
+        made = subprocess.run([sys.executable, "-m", "unifier", "token", "create", f"plant-{name}", "--role", *role,
+                               "-o", "json"], env=cp_env, check=True, capture_output=True, text=True)
+        tokens[name] = json.loads(made.stdout)["token"]
     net = ZoneNetwork.create()
     control_plane = None
     catalog = Catalog.open(f"sqlite:///{work / 'cp-home' / 'unifier.db'}")
-    plant = Plant(net=net, work=work, catalog=catalog, spool=spool, cp_env=cp_env, zone_env=zone_env)
+    plant = Plant(net=net, work=work, catalog=catalog, spool=spool, cp_env=cp_env, zone_env=zone_env, tokens=tokens)
     try:
         with open(work / "control-plane.log", "w") as log:
             control_plane = subprocess.Popen(
@@ -212,7 +220,8 @@ def test_the_control_plane_cannot_connect_into_the_zone_only_the_agent_connects_
         listener.kill()
         listener.wait()
     outward = subprocess.run(net.in_zone(sys.executable, "-c", (
-        f"import httpx; print(httpx.get('{plant.server}/api/zones').status_code)")),
+        f"import httpx; print(httpx.get('{plant.server}/api/zones', "
+        f"headers={{'Authorization': 'Bearer {plant.tokens['viewer']}'}}).status_code)")),
         capture_output=True, text=True)
     assert outward.stdout.strip() == "200", outward.stderr
     zone = zone_rows(plant.catalog, lease_seconds=5)[0]

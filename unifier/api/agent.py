@@ -3,7 +3,8 @@
 An agent only ever calls in: it fetches its zone's instance specs, pulls work (a long
 poll that waits on the queue off the event loop), acknowledges what it stored, and
 pushes its outbox. Every agent route takes the caller from :func:`agent_identity`,
-the one place that decides which zone a caller may serve.
+the one place that decides which zone a caller may serve: the zone of its ``agent``
+token (a role that can do nothing else).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import time
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from unifier.api.deps import CatalogDep, WakeDep
+from unifier.api.deps import CatalogDep, PrincipalDep, ServiceDep, WakeDep
+from unifier.auth.roles import Permission
+from unifier.errors import Forbidden, Unauthenticated
 from unifier.zones import lease, queue
 from unifier.zones.identity import (
     AGENT_ID_HEADER,
@@ -42,19 +45,31 @@ from unifier.zones.wire import (
 
 
 def agent_identity(
+    principal: PrincipalDep,
     zone: Annotated[str | None, Header(alias=ZONE_HEADER)] = None,
     agent_id: Annotated[str | None, Header(alias=AGENT_ID_HEADER)] = None,
     name: Annotated[str | None, Header(alias=AGENT_NAME_HEADER)] = None,
     version: Annotated[str | None, Header(alias=AGENT_VERSION_HEADER)] = None,
 ) -> AgentIdentity:
-    """The calling agent and the one zone it may serve.
+    """The calling agent and the one zone it may serve: the zone of its token
+    (``unifier token create NAME --role agent --zone ZONE``), never the request's word.
 
-    Today the zone is read from the request. With API tokens, this is where the
-    caller's Principal (role ``agent``, scoped to one zone) is required and the zone
-    is taken from it; no route decides it elsewhere."""
+    The ``X-Unifier-Zone`` header only names the zone an admin serves (an admin may
+    serve any; so may everyone on an open loopback server); an agent token's header, if
+    sent, must name the token's own zone."""
+    served = principal.agent_zones()
+    if served:
+        if zone is not None and zone not in served:
+            raise Forbidden(f"{principal.name} serves zone {served[0]!r}, not {zone!r}",
+                            permission=Permission.SERVE_ZONE.value)
+        zone = zone or served[0]
+    elif not principal.can_everywhere(Permission.SERVE_ZONE):
+        raise Forbidden(f"{principal.name} lacks permission 'serve_zone': agents need a token made with "
+                        "`unifier token create NAME --role agent --zone ZONE`",
+                        permission=Permission.SERVE_ZONE.value)
     found = parse_identity(zone, agent_id, name, version)
     if isinstance(found, str):
-        raise HTTPException(status_code=401, detail=found)
+        raise Unauthenticated(found)
     return found
 
 
@@ -74,9 +89,10 @@ router = APIRouter(prefix="/api")
 
 
 @router.get("/zones", tags=["zones"])
-def zones(catalog: CatalogDep, settings: SettingsDep) -> list[ZoneRow]:
+def zones(service: ServiceDep, settings: SettingsDep) -> list[ZoneRow]:
     """Each zone: its active agent, version, last contact, and the work waiting for it."""
-    return zone_rows(catalog, lease_seconds=settings.lease_seconds)
+    service.require(Permission.READ)
+    return zone_rows(service.catalog, lease_seconds=settings.lease_seconds)
 
 
 @router.get("/agent/instances", tags=["agent"])

@@ -26,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
     return get_swagger_ui_html(
-        openapi_url=request.app.openapi_url, title=f"{request.app.title} - API reference",
+        openapi_url="/openapi.json", title=f"{request.app.title} - API reference",
         swagger_js_url=f"{ASSETS_PREFIX}/swagger-ui-bundle.js", swagger_css_url=f"{ASSETS_PREFIX}/swagger-ui.css",
         swagger_favicon_url=f"{ASSETS_PREFIX}/favicon-32x32.png", oauth2_redirect_url="/docs/oauth2-redirect")
 

@@ -1,4 +1,9 @@
-"""Dependencies shared by the routes: the catalog and the control loop's wake-up call."""
+"""Dependencies shared by the routes: the catalog, the caller's principal, the service
+acting as that principal, and the control loop's wake-up call.
+
+:func:`get_principal` is a plain ``def``: FastAPI runs it in its thread pool, so the
+token lookup (a catalog query) never runs on the event loop.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from unifier.auth.principal import Principal
 from unifier.catalog import Catalog
+from unifier.service import Service
 
 WakeFn = Callable[[str], None]
+MAX_ID = 2**62  # ids are 64-bit in every catalog database: larger is bad input, not a crash
 
 
 def get_catalog(request: Request) -> Catalog:
@@ -20,5 +28,27 @@ def get_wake(request: Request) -> WakeFn:
     return request.app.state.wake
 
 
+def get_principal(request: Request) -> Principal:
+    """Who is calling (401 when nobody valid; see :mod:`unifier.api.security`)."""
+    return request.app.state.security.principal(request)
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def get_service(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Service:
+    return Service(get_catalog(request), principal, source=client_address(request))
+
+
+def require_reader(service: Annotated[Service, Depends(get_service)]) -> None:
+    """Routes outside the service's reads (``/metrics``) that any reading principal may see."""
+    from unifier.auth.roles import Permission
+
+    service.require(Permission.READ)
+
+
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 WakeDep = Annotated[WakeFn, Depends(get_wake)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+ServiceDep = Annotated[Service, Depends(get_service)]

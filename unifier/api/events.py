@@ -28,10 +28,10 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from unifier.api.deps import CatalogDep
-from unifier.catalog import Catalog
+from unifier.api.deps import MAX_ID, ServiceDep
 from unifier.lineage import to_openlineage
 from unifier.model import RunEvent
+from unifier.service import Service
 
 POLL_SECONDS = 0.5
 STREAM_SECONDS = 5.0  # also the longest a shutdown waits for an open stream
@@ -54,19 +54,19 @@ def event_view(event_id: int, event: RunEvent, fmt: EventFormat = EventFormat.js
 
 
 @router.get("/events")
-def events(catalog: CatalogDep, after: int = Query(default=0, ge=0, description="only events after this id"),
+def events(service: ServiceDep, after: int = Query(default=0, ge=0, le=MAX_ID, description="only events after this id"),
            job: str | None = None, limit: int = Query(default=1000, ge=1, le=10000),
            format: EventFormat = EventFormat.json) -> list[dict[str, Any]]:
     """Run state changes in the order they were recorded, oldest first."""
-    return [event_view(i, e, format) for i, e in catalog.list_events(after_id=after, job=job, limit=limit)]
+    return [event_view(i, e, format) for i, e in service.events(after=after, job=job, limit=limit)]
 
 
-def _resume_point(catalog: Catalog, after: int | None, last_event_id: str | None) -> int:
+def _resume_point(service: Service, after: int | None, last_event_id: str | None) -> int:
     """``Last-Event-ID`` wins: it is what the browser saw last, after a reconnect.
     Given neither, the stream is live only: it starts after the newest event."""
     if last_event_id and last_event_id.strip().isdigit():
-        return int(last_event_id.strip())
-    return catalog.latest_event_id() if after is None else after
+        return min(int(last_event_id.strip()), MAX_ID)
+    return service.latest_event_id() if after is None else after
 
 
 def sse_message(event_id: int, event: RunEvent, fmt: EventFormat) -> str:
@@ -74,7 +74,7 @@ def sse_message(event_id: int, event: RunEvent, fmt: EventFormat) -> str:
     return f"id: {event_id}\nevent: {event.event_type.value}\ndata: {data}\n\n"
 
 
-async def _stream(request: Request, catalog: Catalog, after: int, job: str | None,
+async def _stream(request: Request, service: Service, after: int, job: str | None,
                   fmt: EventFormat) -> AsyncIterator[str]:
     # the resume point as the last event id: a client that sees no event before this stream
     # ends reconnects from here (Last-Event-ID / ?after=), not from whatever is newest then
@@ -82,8 +82,8 @@ async def _stream(request: Request, catalog: Catalog, after: int, job: str | Non
     deadline = time.monotonic() + STREAM_SECONDS
     while time.monotonic() < deadline and not await request.is_disconnected():
         # the catalog is synchronous: its query runs in the API's worker threads, off the
-        # event loop the control loop shares (and apart from the loop's own threads)
-        found = await run_in_threadpool(catalog.list_events, after_id=after, job=job, limit=_PAGE)
+        # event loop the control loop shares (scoped by the caller's principal, as every read)
+        found = await run_in_threadpool(service.events, after=after, job=job, limit=_PAGE)
         for event_id, event in found:
             yield sse_message(event_id, event, fmt)
             after = event_id
@@ -93,11 +93,11 @@ async def _stream(request: Request, catalog: Catalog, after: int, job: str | Non
 
 @router.get("/events/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def stream(request: Request, catalog: CatalogDep,
-                 after: int | None = Query(default=None, ge=0, description="start after this event id"),
+async def stream(request: Request, service: ServiceDep,
+                 after: int | None = Query(default=None, ge=0, le=MAX_ID, description="start after this event id"),
                  job: str | None = None, format: EventFormat = EventFormat.json,
                  last_event_id: str | None = Header(default=None)) -> StreamingResponse:
     """Server-Sent Events: every run event from the resume point on, as it is recorded."""
-    start = await run_in_threadpool(_resume_point, catalog, after, last_event_id)
-    return StreamingResponse(_stream(request, catalog, start, job, format), media_type="text/event-stream",
+    start = await run_in_threadpool(_resume_point, service, after, last_event_id)
+    return StreamingResponse(_stream(request, service, start, job, format), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -11,14 +11,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from unifier.api.deps import CatalogDep
-from unifier.leader import current_leader
+from unifier.api.deps import ServiceDep
 
 router = APIRouter(prefix="/api", tags=["leader"])
 
 
 @router.get("/leader")
-def leader(catalog: CatalogDep) -> dict[str, Any] | None:
+def leader(service: ServiceDep) -> dict[str, Any] | None:
     """The leading replica (a plain ``def``: FastAPI runs it in a worker thread)."""
-    info = current_leader(catalog)
+    info = service.leader()
     return info.as_dict() if info else None

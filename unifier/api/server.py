@@ -13,12 +13,15 @@ import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from unifier.catalog import Catalog
 from unifier.errors import UnifierError
+
+if TYPE_CHECKING:
+    from unifier.api.serving import ServeOptions
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +45,13 @@ class _Server(uvicorn.Server):
 class ApiServer:
     """uvicorn in this event loop: :meth:`start` returns once it listens (or raises)."""
 
-    def __init__(self, app: Any, listen: str):
+    def __init__(self, app: Any, listen: str, **uvicorn_options: Any):
         host, port = parse_listen(listen)
         self.listen = listen
         # open event streams must not hold a SIGTERM for long: close them after 1 s
         self._server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                               lifespan="off", access_log=False,
-                                              timeout_graceful_shutdown=1))
+                                              timeout_graceful_shutdown=1, **uvicorn_options))
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -68,16 +71,19 @@ class ApiServer:
             await self._task
 
 
-async def run_api_only(catalog: Catalog, listen: str) -> None:
+async def run_api_only(catalog: Catalog, listen: str, serve: ServeOptions | None = None) -> None:
     """``unifier serve``: the API without the control loop, until SIGTERM/SIGINT."""
-    from unifier.api import create_app
+    from unifier.api.serving import ServeOptions, build_api
+
+    serve = serve or ServeOptions()
+    app = build_api(catalog, parse_listen(listen)[0], serve)
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    server = ApiServer(create_app(lambda: catalog), listen)
+    server = ApiServer(app, listen, **serve.uvicorn_options())
     await server.start()
-    log.info("listening on http://%s", listen)
+    log.info("listening on %s://%s", serve.scheme, listen)
     await stopping.wait()
     await server.stop()

@@ -1,5 +1,6 @@
 """Read-only views under ``/api``: the same rows, with the same field names, as the
-CLI's ``-o json`` (``unifier status|jobs|runs|instances|graph|triggers|firings``).
+CLI's ``-o json`` (``unifier status|jobs|runs|instances|graph|triggers|firings``),
+each through the service layer as the caller's principal (so filtered by its scope).
 
 A job URI holds ``://``, so it goes in the path as it is (``/api/jobs/cron://hosts/backup``)
 or percent-encoded. A run is ``/api/runs/{JOB_URI}/{RUN_ID}``: the last path segment is the
@@ -23,30 +24,21 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import TypeAdapter
 
 from unifier.api import dashboard, events
-from unifier.api.deps import CatalogDep
+from unifier.api.deps import ServiceDep
 from unifier.catalog.listing import BadPage, JobFilter, Page, RunFilter
 from unifier.duration import parse_duration
 from unifier.model import Job, Run, RunState, utcnow
-from unifier.plan import stored_triggers
 from unifier.status import (
     SORT_HELP,
     InstanceRow,
     LastRun,
     StatusRow,
     StatusSort,
-    instance_rows,
     status_filter,
-    status_page,
 )
 from unifier.triggers.graph import TriggerGraph
 from unifier.triggers.graph_formats import to_json
-from unifier.triggers.store import (
-    Firing,
-    StoredTrigger,
-    get_trigger,
-    list_firings,
-    list_triggers,
-)
+from unifier.triggers.store import Firing, StoredTrigger
 
 api = APIRouter(prefix="/api", tags=["views"])
 
@@ -112,8 +104,14 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@api.get("/whoami")
+def whoami(service: ServiceDep) -> dict[str, Any]:
+    """The caller's principal: name, subjects, and grants (role and scope each)."""
+    return service.whoami()
+
+
 @api.get("/status", response_model=list[StatusRow])
-def status_view(catalog: CatalogDep, request: Request,
+def status_view(service: ServiceDep, request: Request,
                 tool: ToolQuery = None, instance: InstanceQuery = None,
                 state: Annotated[list[LastRun] | None, Query(
                     description="of the last run, or never (no run yet); repeatable")] = None,
@@ -123,27 +121,27 @@ def status_view(catalog: CatalogDep, request: Request,
     """One row per job across every tool: its last run and its next scheduled time."""
     where = status_filter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, paused=paused,
                           states=state)
-    return _page(request, _read(lambda: status_page(catalog, where, sort=sort, limit=limit, cursor=cursor)),
+    return _page(request, _read(lambda: service.status(where, sort=sort, limit=limit, cursor=cursor)),
                  _STATUS_ROWS)
 
 
 @api.get("/jobs", response_model=list[Job])
-def jobs(catalog: CatalogDep, request: Request,
+def jobs(service: ServiceDep, request: Request,
          tool: ToolQuery = None, instance: InstanceQuery = None, owner: OwnerQuery = None,
          tag: TagQuery = None, text: TextQuery = None, paused: PausedQuery = None,
          limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> Response:
     """Every job, by URI."""
     where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, paused=paused)
-    return _page(request, _read(lambda: catalog.jobs_page(where, limit=limit, cursor=cursor)), _JOBS)
+    return _page(request, _read(lambda: service.jobs(where, limit=limit, cursor=cursor)), _JOBS)
 
 
 @api.get("/jobs/{uri:path}")
-def job(uri: str, catalog: CatalogDep) -> dict[str, Any]:
-    return catalog.get_job(uri).model_dump(mode="json")
+def job(uri: str, service: ServiceDep) -> dict[str, Any]:
+    return service.job(uri).model_dump(mode="json")
 
 
 @api.get("/runs", response_model=list[Run])
-def runs(catalog: CatalogDep, request: Request,
+def runs(service: ServiceDep, request: Request,
          job: str | None = None, tool: ToolQuery = None, instance: InstanceQuery = None,
          state: Annotated[list[RunState] | None, Query(description="repeatable")] = None,
          since: Annotated[str | None, Query(description="only runs active within this long, e.g. 24h")] = None,
@@ -155,46 +153,61 @@ def runs(catalog: CatalogDep, request: Request,
     window = _window(since)
     where = RunFilter(job=job, instance=instance, tool=tool, states=state, owner=owner, tag=tag, text=text,
                       since=utcnow() - window if window else None)
-    return _page(request, _read(lambda: catalog.runs_page(where, sort=sort, limit=limit, cursor=cursor)), _RUNS)
+    return _page(request, _read(lambda: service.runs(where, sort=sort, limit=limit, cursor=cursor)), _RUNS)
 
 
 @api.get("/run")
-def run_by_query(job: str, run_id: str, catalog: CatalogDep) -> dict[str, Any]:
+def run_by_query(job: str, run_id: str, service: ServiceDep) -> dict[str, Any]:
     """One run, for run ids holding ``/``."""
-    return catalog.get_run(job, run_id).model_dump(mode="json")
+    return service.run(job, run_id).model_dump(mode="json")
 
 
 @api.get("/runs/{job:path}/{run_id}")
-def run(job: str, run_id: str, catalog: CatalogDep) -> dict[str, Any]:
-    return catalog.get_run(job, run_id).model_dump(mode="json")
+def run(job: str, run_id: str, service: ServiceDep) -> dict[str, Any]:
+    return service.run(job, run_id).model_dump(mode="json")
 
 
 @api.get("/instances")
-def instances(catalog: CatalogDep) -> list[InstanceRow]:
-    return instance_rows(catalog)
+def instances(service: ServiceDep) -> list[InstanceRow]:
+    return service.instances()
 
 
 @api.get("/graph")
-def graph(catalog: CatalogDep) -> dict[str, Any]:
+def graph(service: ServiceDep) -> dict[str, Any]:
     """The cross-tool dependency graph of the stored triggers (``unifier graph -o json``)."""
-    known = {j.uri for j in catalog.list_jobs()}
-    return to_json(TriggerGraph(stored_triggers(catalog)), known)
+    known = {j.uri for j in service.jobs().items}
+    return to_json(TriggerGraph(service.graph_triggers()), known)
 
 
 @api.get("/triggers")
-def triggers(catalog: CatalogDep) -> list[dict[str, Any]]:
-    return [trigger_view(t) for t in list_triggers(catalog)]
+def triggers(service: ServiceDep) -> list[dict[str, Any]]:
+    return [trigger_view(t) for t in service.triggers()]
 
 
 @api.get("/triggers/{name}")
-def trigger(name: str, catalog: CatalogDep) -> dict[str, Any]:
-    return trigger_view(get_trigger(catalog, name))
+def trigger(name: str, service: ServiceDep) -> dict[str, Any]:
+    return trigger_view(service.trigger_definition(name))
 
 
 @api.get("/firings")
-def firings(catalog: CatalogDep, trigger: str | None = None, status: str | None = None,
-            limit: int = 100) -> list[dict[str, Any]]:
-    return [firing_view(f) for f in list_firings(catalog, trigger, status=status, limit=limit)]
+def firings(service: ServiceDep, trigger: str | None = None, status: str | None = None,
+            limit: int = Query(default=100, ge=1, le=10000)) -> list[dict[str, Any]]:
+    return [firing_view(f) for f in service.firings(trigger, status=status, limit=limit)]
+
+
+@api.get("/next")
+def next_runs(service: ServiceDep,
+              within: str = Query(default="24h", description="e.g. 24h, 7d")) -> list[dict[str, Any]]:
+    """What will run next, from schedules and triggers (``unifier next -o json``)."""
+    return service.next(_window(within) or timedelta(0))
+
+
+@api.get("/why")
+def why(service: ServiceDep, target: str = Query(description="JOB_URI (with run_id), a RUN_ID or an approval id"),
+        run_id: str | None = None) -> dict[str, Any]:
+    """What caused a run, back to its root cause (``unifier why -o json``; ``text`` as printed)."""
+    answer = service.why(target, run_id)
+    return {**answer.json, "text": answer.text}
 
 
 router = APIRouter()

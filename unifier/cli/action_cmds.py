@@ -1,13 +1,15 @@
-"""Commands that act: sync, trigger, cancel, logs."""
+"""Commands that act: sync, trigger, cancel, logs (trigger, cancel and logs through the
+:class:`~unifier.cli.client.Client`, local or remote; sync is local only)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated
 
 import typer
 
-from unifier.actions import cancel_run, run_logs, trigger_job, wait_for_run
+from unifier.cli.client import Client, client
 from unifier.cli.output import (
     EXIT_FAILED,
     Format,
@@ -19,8 +21,10 @@ from unifier.cli.output import (
     print_json,
     progress,
     state_text,
+    when,
 )
-from unifier.model import RunState
+from unifier.model import Run, RunState
+from unifier.service import TriggerOutcome
 from unifier.sync import sync_all
 
 
@@ -64,26 +68,47 @@ def trigger(
     timeout: Annotated[float | None, typer.Option(help="seconds to wait at most")] = None,
     output: OutputOption = Format.table,
 ) -> None:
-    """Start a run of a job now, in whatever tool runs it."""
-    params = parse_params(param)
-    catalog = open_catalog()
+    """Start a run of a job now, in whatever tool runs it.
 
-    async def trigger_then_wait():  # one event loop: an adapter may watch its run in-process
-        run = await trigger_job(catalog, uri, params)
+    A job under an ApprovalPolicy does not start: an approval request waits for
+    `unifier approve` (printed, and in `unifier approvals`)."""
+    params = parse_params(param)
+    ops = client()
+
+    async def trigger_then_wait() -> TriggerOutcome:  # one event loop: an adapter may watch its run in-process
+        outcome = await ops.trigger(uri, params)
+        if outcome.approval is not None:
+            if output != Format.json:
+                out.print(f"approval request {outcome.approval.id} for {uri}: awaiting approval "
+                          f"(policy {outcome.approval.policy}, expires {when(outcome.approval.expires_at)})")
+            return outcome
+        run = outcome.run
+        assert run is not None
         if output != Format.json:
             out.print(f"triggered {uri} run {run.run_id} ({state_text(run.state)})")
         if wait:
             with progress(f"waiting for {run.run_id}…"):
-                run = await wait_for_run(catalog, run, timeout=timeout)
+                run = await _wait(ops, run, timeout)
             if output != Format.json:
                 out.print(f"run {run.run_id} {state_text(run.state)}")
-        return run
+        return TriggerOutcome(run=run)
 
-    run = asyncio.run(trigger_then_wait())
+    outcome = asyncio.run(trigger_then_wait())
     if output == Format.json:
-        print_json(run)
-    if wait and run.state != RunState.SUCCEEDED:
+        print_json(outcome.run if outcome.run is not None else outcome.approval.to_json())  # type: ignore[union-attr]
+    if wait and (outcome.run is None or outcome.run.state != RunState.SUCCEEDED):
         raise typer.Exit(EXIT_FAILED)
+
+
+async def _wait(ops: Client, run: Run, seconds: float | None, interval: float = 1.0) -> Run:
+    """Ask for the run's state until it ends (or ``seconds`` pass)."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while not run.state.terminal:
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        await asyncio.sleep(interval)
+        run = await ops.refresh_run(run.job, run.run_id)
+    return run
 
 
 def cancel(
@@ -91,7 +116,7 @@ def cancel(
     run_id: Annotated[str, typer.Argument(help="the run's id")],
 ) -> None:
     """Cancel a run where the tool allows it."""
-    asyncio.run(cancel_run(open_catalog(), uri, run_id))
+    asyncio.run(client().cancel(uri, run_id))
     err.print(f"cancel requested for {uri} run {run_id}")
 
 
@@ -100,5 +125,5 @@ def logs(
     run_id: Annotated[str, typer.Argument(help="the run's id")],
 ) -> None:
     """Print a run's log, fetched from the tool."""
-    text = asyncio.run(run_logs(open_catalog(), uri, run_id))
+    text = asyncio.run(client().logs(uri, run_id))
     out.file.write(text if text.endswith("\n") else text + "\n")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import importlib
 import sys
 from functools import cached_property
+from typing import Annotated
 
 import typer
 
 from unifier.cli.output import EXIT_FAILED, EXIT_USAGE, close_catalogs, err
-from unifier.errors import ConfigError, NotFound, UnifierError
+from unifier.errors import ConfigError, InvalidInput, NotFound, UnifierError
 from unifier.plugins import PluginManager, installed_plugins
 
 COMMAND_MODULES = (
@@ -26,7 +27,23 @@ COMMAND_MODULES = (
     "unifier.cli.graph_cmds",
     "unifier.cli.mcp_cmds",
     "unifier.cli.zone_cmds",
+    "unifier.cli.governance_cmds",
 )
+
+
+def _connect(
+    ctx: typer.Context,
+    server: Annotated[str | None, typer.Option(
+        "--server", envvar="UNIFIER_SERVER", show_envvar=True,
+        help="URL of a unifier server: every read and act command goes through its API")] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="UNIFIER_TOKEN", show_envvar=True, show_default=False,
+        help="API token (or OIDC token) for --server")] = None,
+) -> None:
+    """One control plane over the schedulers you already run."""
+    from unifier.cli.client import Connection
+
+    ctx.obj = Connection(server or None, token or None)
 
 
 class CommandLine:
@@ -47,6 +64,7 @@ class CommandLine:
             rich_markup_mode="rich",
             context_settings={"help_option_names": ["-h", "--help"]},
         )
+        app.callback()(_connect)
         for name in COMMAND_MODULES:
             importlib.import_module(name).register(app)
         self.plugins.cli_commands.add_to(app, warn=lambda text: print(f"warning: {text}", file=sys.stderr))
@@ -66,7 +84,7 @@ class CommandLine:
                 err.print(str(problem), markup=False, highlight=False)
             err.print(f"[red]refused:[/] {len(exc.problems)} problem(s); nothing was applied")
             return EXIT_USAGE
-        except NotFound as exc:
+        except (NotFound, InvalidInput) as exc:
             err.print(f"[red]error:[/] {exc}")
             return EXIT_USAGE
         except UnifierError as exc:

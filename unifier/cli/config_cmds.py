@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from unifier.apply import apply, plan_apply
-from unifier.cli.output import EXIT_USAGE, Format, OutputOption, err, open_catalog, out, print_json
-from unifier.config import file_schema, load_files
-from unifier.plan import refuse_cycles
+from unifier.cli.client import client
+from unifier.cli.output import EXIT_USAGE, Format, OutputOption, err, out, print_json
+from unifier.config import file_schema
 from unifier.plugins import adapter_registry
 
 FilesOption = Annotated[
@@ -26,10 +25,10 @@ def register(app: typer.Typer) -> None:
 
 def validate(files: FilesOption) -> None:
     """Check configuration files without touching the catalog."""
-    config = load_files(files)
-    for item in config.documents:
-        out.print(f"{item.kind.lower()}/{item.name} valid ({item.location})")
-    err.print(f"[green]{len(config.documents)} document(s) valid[/]")
+    documents = client().validate_files(files)
+    for item in documents:
+        out.print(f"{item['kind'].lower()}/{item['name']} valid ({item['location']})")
+    err.print(f"[green]{len(documents)} document(s) valid[/]")
 
 
 def apply_cmd(
@@ -39,16 +38,15 @@ def apply_cmd(
     output: OutputOption = Format.table,
 ) -> None:
     """Create, update or leave unchanged what the files declare (all or nothing)."""
-    config = load_files(files)  # refuses the whole set before the catalog is even opened
-    catalog = open_catalog()
-    refuse_cycles(catalog, config, prune=prune)  # as `unifier plan` does: a cyclic trigger set is refused
-    changes = (plan_apply if dry_run else apply)(catalog, config, prune=prune)
+    # the files are refused whole before the catalog is even opened; a cyclic trigger set
+    # is refused as `unifier plan` does
+    changes = client().apply_files(files, prune=prune, dry_run=dry_run)
     if output == Format.json:
-        print_json([{"kind": c.kind, "name": c.name, "action": c.action} for c in changes])
+        print_json(changes)
         return
     suffix = " (dry run)" if dry_run else ""
     for change in changes:
-        out.print(f"{change}{suffix}")
+        out.print(f"{change['kind'].lower()}/{change['name']} {change['action']}{suffix}")
 
 
 def schema(

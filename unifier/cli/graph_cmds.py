@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import enum
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from unifier.catalog import Catalog
-from unifier.cli.output import EXIT_USAGE, Format, OutputOption, err, open_catalog, out, print_json, table, when
+from unifier.cli.client import client
+from unifier.cli.output import EXIT_USAGE, Format, OutputOption, err, out, print_json, table, when
 from unifier.config import load_files
 from unifier.duration import parse_duration
-from unifier.errors import NotFound
-from unifier.forecast import forecast
 from unifier.model import utcnow
-from unifier.plan import DEFAULT_MAX_FAN_OUT, Plan, build_plan, stored_triggers
+from unifier.plan import DEFAULT_MAX_FAN_OUT, Plan
 from unifier.triggers.graph import GraphTrigger, TriggerGraph
 from unifier.triggers.graph_formats import dumps_json, to_dot, to_mermaid, to_text
-from unifier.triggers.why import explain_stored_run, explanation_view, render_explanation
 
 FilesOption = Annotated[
     list[Path], typer.Option("--filename", "-f", help="YAML file or directory (repeatable)")]
@@ -44,11 +41,11 @@ def register(app: typer.Typer) -> None:
     app.command(name="next")(next_cmd)
 
 
-def _triggers(files: list[Path] | None, catalog: Catalog | None = None) -> list[GraphTrigger]:
-    """From the files when given, else the stored triggers."""
+def _triggers(files: list[Path] | None) -> list[GraphTrigger]:
+    """From the files when given, else the stored triggers (those the caller may see)."""
     if files:
         return [GraphTrigger.from_loaded(item) for item in load_files(files).of_kind("Trigger")]
-    return stored_triggers(catalog or open_catalog())
+    return client().graph_triggers()
 
 
 def _rate(value: float | None) -> str:
@@ -65,8 +62,7 @@ def plan(
     """Show what `apply` would change and what the resulting triggers would do; write nothing.
 
     Exit status 2 when the trigger set has a cycle (apply refuses it too)."""
-    config = load_files(files)
-    result = build_plan(open_catalog(), config, prune=prune, max_fan_out=max_fan_out)
+    result = client().plan_files(files, prune=prune, max_fan_out=max_fan_out)
     if output == Format.json:
         print_json(result.to_json())
     else:
@@ -100,14 +96,13 @@ def graph(
         GraphFormat, typer.Option("--output", "-o", help="text, dot, mermaid or json")] = GraphFormat.text,
 ) -> None:
     """Draw the cross-tool dependency graph of the triggers (stored, or from files)."""
-    catalog = None if files else open_catalog()
-    drawn = TriggerGraph(_triggers(files, catalog))
+    drawn = TriggerGraph(_triggers(files))
     if output == GraphFormat.dot:
         out.out(to_dot(drawn), end="")
     elif output == GraphFormat.mermaid:
         out.out(to_mermaid(drawn), end="")
     elif output == GraphFormat.json:
-        known = {j.uri for j in catalog.list_jobs()} if catalog else None
+        known = None if files else client().known_jobs()
         out.out(dumps_json(drawn, known), end="")
     else:
         out.out(to_text(drawn) or "no triggers\n", end="")
@@ -141,25 +136,11 @@ def why(
     output: OutputOption = Format.table,
 ) -> None:
     """Explain what caused a run, back to the root cause (schedule, manual, external)."""
-    catalog = open_catalog()
-    if run_id is not None:
-        run = catalog.get_run(target, run_id)
-    else:
-        found = catalog.find_run(target)
-        if not found:
-            raise NotFound(f"no run {target!r} in the catalog (see `unifier runs`)")
-        if len(found) > 1:
-            jobs = ", ".join(sorted(r.job for r in found))
-            err.print(f"[red]error:[/] run id {target!r} belongs to several jobs ({jobs}): "
-                      f"give the job too: unifier why JOB_URI {target}")
-            raise typer.Exit(EXIT_USAGE)
-        run = found[0]
-
-    explanation = explain_stored_run(catalog, run)
+    answer = client().why(target, run_id)
     if output == Format.json:
-        print_json(explanation_view(explanation))
+        print_json(answer.json)
         return
-    out.out(render_explanation(explanation), end="")
+    out.out(answer.text, end="")
 
 
 def next_cmd(
@@ -171,15 +152,14 @@ def next_cmd(
         window: timedelta = parse_duration(within)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--within") from None
-    catalog = open_catalog()
     now = utcnow()
-    rows = forecast(catalog, stored_triggers(catalog), within=window, now=now)
+    rows = client().next(window)
     if output == Format.json:
-        print_json([r.to_json() for r in rows])
+        print_json(rows)
         return
     if not rows:
         err.print(f"nothing expected within {within}")
         return
     table(["AT", "", "JOB", "WHY"],
-          [(("~" if not r.exact else "") + r.at.strftime("%Y-%m-%d %H:%MZ"), when(r.at, now), r.job, r.detail)
-           for r in rows])
+          [(("~" if not r["exact"] else "") + datetime.fromisoformat(r["at"]).strftime("%Y-%m-%d %H:%MZ"),
+            when(datetime.fromisoformat(r["at"]), now), r["job"], r["detail"]) for r in rows])

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from unifier.cli.client import client
 from unifier.cli.output import (
     EXIT_USAGE,
     Format,
@@ -21,17 +23,13 @@ from unifier.cli.output import (
     when,
 )
 from unifier.logs import LogFormat, configure_logging
-from unifier.triggers import store
-from unifier.triggers.store import (
-    list_firings,
-    list_triggers,
-    pause_trigger,
-    resume_trigger,
-)
 
-ListenOption = Annotated[str, typer.Option(help="HOST:PORT of the API and webhooks")]
+ListenOption = Annotated[str, typer.Option(help="HOST:PORT of the API and webhooks; an address other "
+                                                "than loopback needs authentication configured")]
 LogFormatOption = Annotated[LogFormat, typer.Option("--log-format",
                                                     help="text, or json: one JSON object per line")]
+TlsCertOption = Annotated[Path | None, typer.Option("--tls-cert", help="serve HTTPS with this certificate (PEM)")]
+TlsKeyOption = Annotated[Path | None, typer.Option("--tls-key", help="the certificate's private key (PEM)")]
 
 
 def register(app: typer.Typer) -> None:
@@ -53,6 +51,8 @@ def run(
     replica_id: Annotated[str | None, typer.Option(help="this replica's name (default HOST:PID)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     log_format: LogFormatOption = LogFormat.text,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
 ) -> None:
     """Run the control loop in the foreground: sync, evaluate triggers, fire; until SIGTERM.
 
@@ -60,9 +60,11 @@ def run(
     by and serve the API (see `unifier leader`)."""
     from pydantic import ValidationError
 
+    from unifier.api.serving import ServeOptions
     from unifier.leader import LeaderSettings
     from unifier.reconciler import run_forever
 
+    options = ServeOptions(tls_cert, tls_key)
     configure_logging(verbose=verbose, fmt=log_format)
     try:
         settings = LeaderSettings() if replica_id is None else LeaderSettings(replica_id=replica_id)
@@ -70,22 +72,23 @@ def run(
         raise fail(f"--replica-id: {exc.errors()[0]['msg']}", EXIT_USAGE) from None
     catalog = open_catalog()
     asyncio.run(run_forever(catalog, interval=interval, listen=None if no_listen else listen,
-                            cycles=cycles, leader=settings))
+                            cycles=cycles, leader=settings, serve=options))
 
 
-def serve(listen: ListenOption = "127.0.0.1:8765", log_format: LogFormatOption = LogFormat.text) -> None:
+def serve(listen: ListenOption = "127.0.0.1:8765", log_format: LogFormatOption = LogFormat.text,
+          tls_cert: TlsCertOption = None, tls_key: TlsKeyOption = None) -> None:
     """Serve the HTTP API only (no control loop: webhooks are accepted and do nothing)."""
     from unifier.api.server import run_api_only
+    from unifier.api.serving import ServeOptions
 
+    options = ServeOptions(tls_cert, tls_key)
     configure_logging(fmt=log_format)
-    asyncio.run(run_api_only(open_catalog(), listen))
+    asyncio.run(run_api_only(open_catalog(), listen, options))
 
 
 def leader(output: OutputOption = Format.table) -> None:
     """Which replica of `unifier run` leads the control loop, since when, its last heartbeat."""
-    from unifier.leader import current_leader
-
-    info = current_leader(open_catalog())
+    info = client().leader()
     if output == Format.json:
         print_json(info.as_dict() if info else None)
         return
@@ -102,39 +105,37 @@ def _ago(at: datetime) -> str:
 
 def triggers(output: OutputOption = Format.table) -> None:
     """List triggers: what each waits for, what it runs, whether it is paused and why."""
-    items = list_triggers(open_catalog())
+    items = client().trigger_rows()
     if output == Format.json:
-        from unifier.api.views import trigger_view
-
-        print_json([trigger_view(t) for t in items])
+        print_json(items)
         return
     rows = []
     for t in items:
-        mode = t.spec.when.mode
-        rows.append([t.name, f"{mode}: " + ", ".join(t.upstream_jobs), ", ".join(t.downstream_jobs),
-                     f"paused: {t.paused_reason}" if t.paused else "active"])
+        mode = "all" if "all" in t["spec"]["when"] else "any"
+        rows.append([t["name"], f"{mode}: " + ", ".join(t["upstream"]), ", ".join(t["downstream"]),
+                     f"paused: {t['paused_reason']}" if t["paused"] else "active"])
     table(["TRIGGER", "WHEN", "THEN", "STATE"], rows)
 
 
 def firings(
     trigger: Annotated[str | None, typer.Argument(help="only this trigger's")] = None,
-    status: Annotated[str | None, typer.Option(help="pending, issued or failed")] = None,
+    status: Annotated[str | None, typer.Option(help="pending, issued, failed, awaiting_approval, rejected "
+                                                    "or expired")] = None,
     limit: Annotated[int, typer.Option(help="newest N")] = 50,
     output: OutputOption = Format.table,
 ) -> None:
     """The firing ledger, newest first: upstream runs in, downstream runs out."""
-    items = list_firings(open_catalog(), trigger, status=status, limit=limit)
+    items = client().firing_rows(trigger, status=status, limit=limit)
     if output == Format.json:
-        from unifier.api.views import firing_view
-
-        print_json([firing_view(f) for f in items])
+        print_json(items)
         return
     rows = []
     for f in items:
-        upstream = ", ".join(f"{k.job}#{k.run_id}" for k in f.upstream_runs)
-        downstream = ", ".join(f"{k.job}#{k.run_id}" for k in f.downstream_runs) or "-"
-        status_text = f.status if not f.error else f"{f.status}: {f.error}"
-        rows.append([f.id, f.trigger, when(f.created_at), upstream, downstream, status_text])
+        upstream = ", ".join(f"{k['job']}#{k['run_id']}" for k in f["upstream_runs"])
+        downstream = ", ".join(f"{a['job']}#{a['run_id']}" for a in f["actions"] if a.get("run_id")) or "-"
+        status_text = f["status"] if not f["error"] else f"{f['status']}: {f['error']}"
+        rows.append([f["id"], f["trigger"], when(datetime.fromisoformat(f["created_at"])), upstream, downstream,
+                     status_text])
     table(["FIRING", "TRIGGER", "AT", "UPSTREAM", "DOWNSTREAM", "STATUS"], rows)
 
 
@@ -143,20 +144,16 @@ def pause(
     reason: Annotated[str, typer.Option(help="why, shown by `unifier triggers`")] = "paused by hand",
 ) -> None:
     """Stop a trigger from firing until `unifier resume` (runs meanwhile are not fired for)."""
-    catalog = open_catalog()
-    pause_trigger(catalog, name, reason)
-    catalog.audit("trigger.pause", f"trigger/{name}", {"reason": reason})
+    client().pause(name, reason)
     err.print(f"trigger/{name} paused")
 
 
 def resume(name: Annotated[str, typer.Argument(help="trigger name")]) -> None:
     """Resume a trigger paused by hand or by the storm guard."""
-    catalog = open_catalog()
-    was = store.get_trigger(catalog, name)
-    if resume_trigger(catalog, name):
-        catalog.audit("trigger.resume", f"trigger/{name}", {"was": was.paused_reason})
-        out.print(f"trigger/{name} resumed (was {was.paused_reason})")
-    elif was.paused:
-        out.print(f"trigger/{name} is {was.paused_reason}: change the spec and apply it")
+    result = client().resume(name)
+    if result["resumed"]:
+        out.print(f"trigger/{name} resumed (was {result['was']})")
+    elif result["paused"]:
+        out.print(f"trigger/{name} is {result['was']}: change the spec and apply it")
     else:
         out.print(f"trigger/{name} was not paused")

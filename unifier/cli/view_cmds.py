@@ -9,11 +9,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from unifier.catalog.listing import BadPage, JobFilter, Page, RunFilter
+from unifier.cli.client import client
 from unifier.cli.output import (
     Format,
     OutputOption,
     err,
-    open_catalog,
     out,
     print_json,
     state_text,
@@ -23,7 +23,7 @@ from unifier.cli.output import (
 from unifier.duration import parse_duration
 from unifier.model import RunState, utcnow
 from unifier.plugins import adapter_registry, get_plugin_manager
-from unifier.status import SORT_HELP, LastRun, StatusSort, instance_rows, status_filter, status_page
+from unifier.status import SORT_HELP, LastRun, StatusSort, status_filter
 
 T = TypeVar("T")
 
@@ -35,7 +35,6 @@ def register(app: typer.Typer) -> None:
     app.command()(instances)
     app.command()(adapters)
     app.command()(events)
-    app.command()(audit)
 
 
 ToolOption = Annotated[str | None, typer.Option("--tool", help="only jobs of this adapter kind, e.g. airflow")]
@@ -75,7 +74,7 @@ def status(
     """One row per job across every tool: its last run and its next scheduled time."""
     where = status_filter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, paused=paused,
                           states=state)
-    rows = _read(lambda: status_page(open_catalog(), where, sort=sort, limit=limit, cursor=cursor)).items
+    rows = _read(lambda: client().status(where, sort=sort, limit=limit, cursor=cursor)).items
     if output == Format.json:
         print_json(rows)
         return
@@ -99,7 +98,7 @@ def jobs(
 ) -> None:
     """Every job unifier knows, across every tool."""
     where = JobFilter(tool=tool, instance=instance, owner=owner, tag=tag, text=text, paused=paused)
-    found = _read(lambda: open_catalog().jobs_page(where, limit=limit, cursor=cursor)).items
+    found = _read(lambda: client().jobs(where, limit=limit, cursor=cursor)).items
     if output == Format.json:
         print_json(found)
         return
@@ -128,7 +127,7 @@ def runs(
         raise typer.BadParameter(str(exc), param_hint="--since") from None
     where = RunFilter(job=job, instance=instance, tool=tool, states=state, owner=owner, tag=tag, text=text,
                       since=utcnow() - window if window else None)
-    found = _read(lambda: open_catalog().runs_page(where, sort=sort, limit=limit, cursor=cursor)).items
+    found = _read(lambda: client().runs(where, sort=sort, limit=limit, cursor=cursor)).items
     if output == Format.json:
         print_json(found)
         return
@@ -140,17 +139,15 @@ def runs(
 
 def instances(output: OutputOption = Format.table) -> None:
     """Configured instances and their health (last sync, last error)."""
-    from unifier.leader import current_leader
-
-    catalog = open_catalog()
-    rows = instance_rows(catalog)
+    reader = client()
+    rows = reader.instances()
     if output == Format.json:
         print_json(rows)
         return
     table(["NAME", "ADAPTER", "ZONE", "LAST SYNC", "HEALTH"],
           [(r.name, r.adapter, r.zone, when(r.last_sync_at),
             "[green]ok[/]" if r.healthy else f"[red]{r.error}[/]") for r in rows])
-    lead = current_leader(catalog)  # `unifier leader` tells more
+    lead = reader.leader()  # `unifier leader` tells more
     if lead is not None:
         out.print(f"control loop: led by {lead.holder} since {when(lead.acquired_at)}, "
                   f"heartbeat {when(lead.renewed_at)}")
@@ -185,7 +182,7 @@ def events(
     """The append-only history of run state changes (OpenLineage-shaped)."""
     from unifier.lineage import to_openlineage
 
-    found = open_catalog().list_events(after_id=after, job=job, limit=limit)
+    found = client().events(after=after, job=job, limit=limit)
     if openlineage:
         import json
 
@@ -198,16 +195,3 @@ def events(
     table(["ID", "TIME", "EVENT", "JOB", "RUN", "ATTEMPT", "STATE"],
           [(i, e.event_time.strftime("%Y-%m-%d %H:%M:%S"), e.event_type.value, e.job, e.run_id, e.attempt,
             state_text(e.state)) for i, e in found])
-
-
-def audit(
-    limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 50,
-    output: OutputOption = Format.table,
-) -> None:
-    """Every action taken through unifier: applies, triggers, cancels, prunes."""
-    entries = open_catalog().list_audit(limit)
-    if output == Format.json:
-        print_json(entries)
-        return
-    table(["AT", "ACTOR", "ACTION", "TARGET"],
-          [(e["at"].strftime("%Y-%m-%d %H:%M:%S"), e["actor"], e["action"], e["target"]) for e in entries])

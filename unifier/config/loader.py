@@ -12,7 +12,7 @@ import difflib
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from unifier import secrets
 from unifier.config.documents import API_VERSION, Document, InstanceDocument
 from unifier.config.yamlfile import Document as YamlDocument
-from unifier.config.yamlfile import read_documents
+from unifier.config.yamlfile import read_documents, read_text_documents
 from unifier.errors import ConfigError, PluginError, Problem
 from unifier.kinds import KINDS
 from unifier.plugins import adapter_registry
@@ -78,13 +78,23 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_files(paths: Iterable[str | Path]) -> ConfigSet:
+    return _load(expand_paths(paths), read_documents)
+
+
+def load_texts(texts: dict[str, str]) -> ConfigSet:
+    """As :func:`load_files`, for files whose text arrived another way (``unifier apply``
+    against a remote server sends each file's path and text): problems name the path."""
+    by_path = {Path(name): text for name, text in texts.items()}
+    return _load(list(by_path), lambda path: read_text_documents(str(path), by_path[path]))
+
+
+def _load(files: list[Path], read: Callable[[Path], tuple[list[YamlDocument], list[Problem]]]) -> ConfigSet:
     problems: list[Problem] = []
     loaded: list[Loaded] = []
-    files = expand_paths(paths)
     if not files:
         raise ConfigError([Problem("-", 0, "no configuration files given")])
     for path in files:
-        documents, file_problems = read_documents(path)
+        documents, file_problems = read(path)
         problems += file_problems
         if file_problems:
             continue

@@ -66,9 +66,17 @@ def read_documents(path: str | Path) -> tuple[list[Document], list[Problem]]:
         text = Path(path).read_text()
     except OSError as exc:
         return [], [Problem(file, 0, f"cannot read file: {exc.strerror}")]
+    return read_text_documents(file, text)
+
+
+def read_text_documents(file: str, text: str) -> tuple[list[Document], list[Problem]]:
+    """As :func:`read_documents`, for a file's text already read."""
     documents: list[Document] = []
     problems: list[Problem] = []
-    loader = yaml.SafeLoader(text)
+    try:  # the reader checks the characters as it is built: a control character fails here
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        return [], [Problem(file, 0, f"YAML error: {exc}")]
     try:
         while loader.check_node():
             node = loader.get_node()

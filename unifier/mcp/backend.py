@@ -29,6 +29,7 @@ class Agent:
     name: str
     scope: Scope = Scope()
     acting_for: str | None = None
+    principal: Any = None  # served by unifier's API: the bearer token's Principal (authorises requests)
 
 
 @runtime_checkable

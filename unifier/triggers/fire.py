@@ -25,17 +25,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from unifier.actions import Started, record_started, trigger_job
+from unifier.auth.approvals import MANUAL_TRIGGER, manual_cause
 from unifier.catalog import Catalog, StoredInstance
 from unifier.errors import JobBusy, NotFound, SecretError, ToolUnavailable, UnifierError
 from unifier.instances import instance_spec
 from unifier.leader import Deposed, Fence
 from unifier.model import Cause, CauseKind, JobRef
+from unifier.sync import RunRecorder
 from unifier.triggers import ledger
 from unifier.triggers.faults import fault_point
 from unifier.triggers.render import RenderError, render_params, upstream_context
@@ -57,27 +60,34 @@ class FireReport:
 
 class Firer:
     """The firings in flight, and each downstream instance's slots. ``fence`` is the
-    leader's (``None``: a single process that leads by construction)."""
+    leader's (``None``: a single process that leads by construction); ``recorder`` the
+    process's run writer, shared with its syncs; ``on_outcome`` hears what each issue
+    attempt came to: issued, failed or retrying (the loop's metrics)."""
 
-    def __init__(self, catalog: Catalog, *, fence: Fence | None = None):
+    def __init__(self, catalog: Catalog, *, fence: Fence | None = None, recorder: RunRecorder | None = None,
+                 on_outcome: Callable[[str], None] | None = None):
         self.catalog = catalog
         self.fence = fence
+        self.on_outcome = on_outcome
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}  # instance -> (limit, slots)
-        self._recorder = _Recorder(catalog, fence)
+        self._recorder = _Recorder(catalog, fence, recorder or RunRecorder(catalog))
 
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)
 
-    async def start_due(self, report: FireReport, *, now: datetime | None = None) -> list[asyncio.Task[None]]:
-        """Claim the due firings not already in flight and start a task for each;
-        returns the new tasks."""
+    async def start_due(self, report: FireReport, *, now: datetime | None = None,
+                        only: Collection[str] | None = None) -> list[asyncio.Task[None]]:
+        """Claim the due firings not already in flight (of ``only``, when given: an
+        approval issues the firing it released) and start a task for each; returns the
+        new tasks."""
         in_flight = frozenset(self._in_flight)
-        ready = await asyncio.to_thread(self._prepare, report, now, in_flight)
+        ready = await asyncio.to_thread(self._prepare, report, now, in_flight, only)
         started = []
-        for firing, instances in ready:
-            task = asyncio.create_task(self._issue_logged(firing, instances, report), name=f"firing {firing.id}")
+        for firing, instances, cause in ready:
+            task = asyncio.create_task(self._issue_logged(firing, instances, cause, report),
+                                       name=f"firing {firing.id}")
             self._in_flight[firing.id] = task
             task.add_done_callback(partial(self._forget, firing.id))
             started.append(task)
@@ -110,13 +120,13 @@ class Firer:
             self._slots[stored.instance.name] = have
         return have[1]
 
-    def _prepare(self, report: FireReport, now: datetime | None,
-                 in_flight: frozenset[str]) -> list[tuple[Firing, dict[str, StoredInstance]]]:
+    def _prepare(self, report: FireReport, now: datetime | None, in_flight: frozenset[str],
+                 only: Collection[str] | None) -> list[tuple[Firing, dict[str, StoredInstance], Cause]]:
         """In a worker thread, a few transactions for the whole batch: claim the due
         firings (counting the attempt), render the parameters of those that have none yet
         (kept in the ledger), and read the downstream instances."""
         catalog, fence = self.catalog, self.fence
-        firings = ledger.claim_due(catalog, now=now, limit=CLAIM_BATCH, skip=in_flight, fence=fence)
+        firings = ledger.claim_due(catalog, now=now, limit=CLAIM_BATCH, skip=in_flight, only=only, fence=fence)
         if not firings:
             return []
         instances = {stored.instance.name: stored for stored in catalog.list_instances()}
@@ -124,6 +134,11 @@ class Firer:
         rendered: dict[str, list[dict[str, Any]]] = {}
         ready = []
         for firing in firings:
+            if firing.trigger == MANUAL_TRIGGER:
+                # an approved manual trigger (unifier.auth.approvals): no trigger spec, its
+                # parameters were fixed when it was requested
+                ready.append((firing, instances, manual_cause(catalog, firing.id)))
+                continue
             if firing.trigger not in triggers:
                 try:
                     triggers[firing.trigger] = get_trigger(catalog, firing.trigger)
@@ -140,7 +155,8 @@ class Firer:
                 if params is None:
                     continue
                 rendered[firing.id] = params
-            ready.append((firing, instances))
+            ready.append((firing, instances, Cause(kind=CauseKind.TRIGGER, actor="unifier", trigger=firing.trigger,
+                                                   firing_id=firing.id, upstream_runs=firing.upstream_runs)))
         if rendered:
             ledger.set_params(catalog, rendered, fence)
         return ready
@@ -163,20 +179,22 @@ class Firer:
                 action.params = rendered
         return params
 
-    async def _issue_logged(self, firing: Firing, instances: dict[str, StoredInstance],
+    async def _issue_logged(self, firing: Firing, instances: dict[str, StoredInstance], cause: Cause,
                             report: FireReport) -> None:
         try:
-            await self.issue(firing, instances, report)
+            await self.issue(firing, instances, cause, report)
+            if self.on_outcome is not None:
+                self.on_outcome("failed" if firing.id in report.failed else
+                                "retrying" if firing.id in report.retrying else "issued")
         except Deposed as exc:
             log.warning("firing %s of %s stopped: %s", firing.id, firing.trigger, exc)
         except Exception:  # the catalog unreachable, a bug: the firing stays pending
             log.exception("firing %s of %s interrupted; it stays pending", firing.id, firing.trigger)
 
-    async def issue(self, firing: Firing, instances: dict[str, StoredInstance], report: FireReport) -> None:
+    async def issue(self, firing: Firing, instances: dict[str, StoredInstance], cause: Cause,
+                    report: FireReport) -> None:
         """Start each action of a claimed firing that has no run yet; record it in the ledger."""
         catalog, fence = self.catalog, self.fence
-        cause = Cause(kind=CauseKind.TRIGGER, actor="unifier", trigger=firing.trigger,
-                      firing_id=firing.id, upstream_runs=firing.upstream_runs)
         done = True
         for index, action in enumerate(firing.actions):
             if action.run_id or (action.error or "").startswith("refused: "):
@@ -226,9 +244,10 @@ class _Recorder:
     catalog sees a few transactions per batch instead of several per firing. Each firing
     waits for its own batch; a batch that fails fails each of its firings alike."""
 
-    def __init__(self, catalog: Catalog, fence: Fence | None):
+    def __init__(self, catalog: Catalog, fence: Fence | None, runs: RunRecorder):
         self.catalog = catalog
         self.fence = fence
+        self.runs = runs
         self._queue: list[tuple[Started, str, int, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -256,7 +275,7 @@ class _Recorder:
                         done.set_result(None)
 
     def _write(self, batch: list[tuple[Started, str, int, asyncio.Future[None]]]) -> None:
-        record_started(self.catalog, [started for started, *_ in batch])
+        record_started(self.catalog, [started for started, *_ in batch], self.runs)
         fault_point("before-ledger-record")  # the runs are in the catalog; the ledger says pending
         ledger.record_actions(self.catalog, [(fid, index, started.run.key, started.cause)
                                              for started, fid, index, _ in batch], self.fence)

@@ -12,6 +12,7 @@ Life of a firing::
     pending --(every action's run recorded)--> issued
     pending --(render error, or the tool refuses for good)--> failed
     pending --(tool down)--> pending, retried at next_attempt_at (exponential backoff)
+    awaiting_approval --(approved)--> pending;  --(rejected / timed out)--> rejected / expired
 
 Every write that moves a firing takes an optional ``fence`` (:class:`unifier.leader.Fence`):
 checked first, in the same transaction, so a deposed leader records nothing.
@@ -110,6 +111,11 @@ def insert_firings(s: Session, rows: list[dict[str, Any]]) -> list[str]:
         have.update(fid for (fid,) in driver.conn.exec_driver_sql(
             f"SELECT id FROM firings WHERE id IN ({marks})", tuple(chunk)))
     new = [r for r in rows if r["id"] not in have]
+    # governance: a firing of a job an ApprovalPolicy guards is written awaiting_approval
+    # (never due) with its approval request, in this same transaction (unifier.auth.approvals)
+    from unifier.auth.approvals import gate
+
+    gate(s, new)
     if new:
         driver.many("INSERT INTO firings ({columns}) VALUES ({values})", _FIRING_COLUMNS, new)
     return [r["id"] for r in new]
@@ -145,14 +151,19 @@ def _fenced(catalog: Catalog, fence: Fence | None) -> Iterator[Session]:
 
 
 def claim_due(catalog: Catalog, *, now: datetime | None = None, limit: int = 200,
-              skip: Collection[str] = (), fence: Fence | None = None) -> list[Firing]:
-    """Due pending firings (oldest first, none of ``skip``: those in flight), each with
-    this attempt counted, in one transaction. The firings come back with their attempt
-    count; nothing else about them changes until they are issued, retried or failed."""
+              skip: Collection[str] = (), only: Collection[str] | None = None,
+              fence: Fence | None = None) -> list[Firing]:
+    """Due pending firings (oldest first, none of ``skip``: those in flight; only those
+    named in ``only`` when given), each with this attempt counted, in one transaction.
+    The firings come back with their attempt count; nothing else about them changes
+    until they are issued, retried or failed."""
     now = now or utcnow()
     claimed: list[Firing] = []
+    due = _due(now, limit + len(skip))
+    if only is not None:
+        due = due.where(FiringRow.id.in_(list(only)))
     with _fenced(catalog, fence) as s:
-        for row in s.scalars(_due(now, limit + len(skip))):
+        for row in s.scalars(due):
             if row.id in skip:
                 continue
             row.attempts += 1

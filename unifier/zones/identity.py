@@ -1,8 +1,9 @@
 """Who is calling the agent routes: which zone, which agent process.
 
-The zone comes from the request today (header ``X-Unifier-Zone``); with API tokens
-it comes from the caller's token (role ``agent``, scoped to its zone), and the header
-must agree. That switch happens in one place: :func:`unifier.api.agent.agent_identity`.
+The zone comes from the caller's token (role ``agent``, scoped to its zone), and the
+header ``X-Unifier-Zone``, when sent, must agree; only an admin (or anyone on an open
+loopback server) names its zone by the header. That is decided in one place:
+:func:`unifier.api.agent.agent_identity`.
 """
 
 from __future__ import annotations

@@ -13,13 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from unifier.model import Job, Run
 
+WorkId = Annotated[int, Field(ge=1, le=2**62)]  # a 64-bit row id: larger is bad input (422), not a crash
+
 MAX_BATCH = 1000  # outbox messages per request
 
 
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seq: int = Field(ge=1, description="the agent's sequence number, from 1, without gaps")
+    seq: int = Field(ge=1, le=2**62, description="the agent's sequence number, from 1, without gaps")
     at: datetime = Field(description="when the agent observed or did it")
 
 
@@ -46,7 +48,7 @@ class SyncMessage(_Message):
 
 class ResultMessage(_Message):
     kind: Literal["result"] = "result"
-    work_id: int
+    work_id: WorkId
     ok: bool
     run: Run | None = None  # a trigger's run
     text: str | None = None  # a log fetch's text
@@ -98,7 +100,7 @@ class PullAnswer(BaseModel):
 
 
 class AckRequest(BaseModel):
-    ids: list[int] = Field(max_length=500)
+    ids: list[WorkId] = Field(max_length=500)
 
 
 class AckAnswer(BaseModel):

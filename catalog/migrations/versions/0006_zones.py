@@ -1,14 +1,14 @@
 """zones: the work queue per zone, agents and their outbox sequence, zone leases
 
 Revision ID: 0006_zones
-Revises: 0002
+Revises: 0005_governance
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_zones"
-down_revision = "0004_leader"
+down_revision = "0005_governance"
 branch_labels = None
 depends_on = None
 
