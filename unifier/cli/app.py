@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from unifier.cli.output import EXIT_FAILED, EXIT_USAGE, close_catalogs, err
+from unifier.cli.output import EXIT_FAILED, EXIT_USAGE, CommandCatalogs, err
 from unifier.errors import ConfigError, InvalidInput, NotFound, UnifierError
 from unifier.plugins import PluginManager, installed_plugins
 
@@ -76,7 +76,8 @@ class CommandLine:
         if fast is not None:
             return fast(args[1:])
         try:
-            self.app(args, prog_name="unifier", standalone_mode=True)
+            with CommandCatalogs():
+                self.app(args, prog_name="unifier", standalone_mode=True)
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_FAILED)
         except ConfigError as exc:
@@ -92,6 +93,4 @@ class CommandLine:
             return EXIT_FAILED
         except KeyboardInterrupt:
             return 130
-        finally:
-            close_catalogs()
         return 0

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -47,24 +48,39 @@ STATE_STYLE = {
 }
 
 
-# The catalogs the running command opened, closed by main() when it ends. Typer's
-# vendored click offers no public current context to hang them on; commands that took
-# `ctx: typer.Context` could own them instead.
-_open: list[Catalog] = []
+class CommandCatalogs:
+    """The catalogs one running command opened: :meth:`CommandLine.run
+    <unifier.cli.app.CommandLine.run>` holds one for the command and closes them when it
+    ends. (Typer's vendored click offers no public current context to hang them on.)"""
+
+    def __init__(self) -> None:
+        self.opened: list[Catalog] = []
+
+    def __enter__(self) -> CommandCatalogs:
+        self._token = _running.set(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        _running.reset(self._token)
+        while self.opened:
+            self.opened.pop().close()
+
+
+# The running command's catalogs: a context variable, so two commands run in one process
+# (tests, threads) never share or close each other's.
+_running: ContextVar[CommandCatalogs | None] = ContextVar("unifier_command_catalogs", default=None)
 
 
 def open_catalog() -> Catalog:
-    """The catalog for this command; closed by ``close_catalogs`` when the command ends."""
+    """The catalog for this command, closed when the command ends (outside a command, the
+    caller owns it)."""
     from unifier.catalog import Catalog
 
     catalog = Catalog.open()
-    _open.append(catalog)
+    running = _running.get()
+    if running is not None:
+        running.opened.append(catalog)
     return catalog
-
-
-def close_catalogs() -> None:
-    while _open:
-        _open.pop().close()
 
 
 def print_json(value: Any) -> None:
