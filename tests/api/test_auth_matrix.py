@@ -186,16 +186,22 @@ def every_route(app) -> list[tuple[str, str]]:
     return found + [("GET", "/"), ("GET", "/static/{name}"), ("GET", "/openapi.json"), ("GET", "/docs")]
 
 
-async def test_every_route_but_healthz_and_webhooks_refuses_an_anonymous_caller(app, client, secrets):
+async def test_only_healthz_webhooks_and_the_dashboard_shell_answer_an_anonymous_caller(app, client, secrets):
     routes = every_route(app)
     assert len(routes) > 25
     for method, path in routes:
-        concrete = (path.replace("{uri:path}", IN).replace("{job:path}", IN).replace("{run_id}", "r1")
+        concrete = "/static/app.js" if path == "/static/{name}" else (
+            path.replace("{uri:path}", IN).replace("{job:path}", IN).replace("{run_id}", "r1")
                     .replace("{name}", "idle-after-extract").replace("{approval_id}", "x")
                     .replace("{instance}", "hosts").replace("{name}", "app.js"))
         response = await client.request(method, concrete)
         if path == "/healthz":
             assert response.status_code == 200
+        elif path in ("/", "/static/{name}"):
+            # the dashboard's page and scripts: no data in them, and a browser must load
+            # them to show the sign-in form; everything they read is under /api (401 above)
+            assert response.status_code == 200, (method, path)
+            assert "unifier" in response.text and "Bearer" not in response.headers.get("www-authenticate", "")
         elif path.startswith("/hooks/"):
             assert response.status_code in (401, 403)  # the webhook's own secret
         else:

@@ -1,6 +1,7 @@
 """Building the application.
 
-Every route but ``GET /healthz`` and the webhooks (which carry their own secret) sits
+Every route but ``GET /healthz``, the dashboard's static page and scripts (no data in
+them) and the webhooks (which carry their own secret) sits
 behind :class:`~unifier.api.security.ApiSecurity` through the service dependency;
 errors map to statuses in :mod:`unifier.api.errors`; bodies over ``max_body`` are 413.
 """
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from unifier.api import act_routes, admin_routes, agent, apidocs, details, errors, hooks, leader, views
+from unifier.api import act_routes, admin_routes, agent, apidocs, dashboard, details, errors, hooks, leader, views
 from unifier.api.deps import WakeFn, get_principal, require_reader
 from unifier.api.security import ApiSecurity
 from unifier.auth.approvals import waiting_count
@@ -57,6 +58,9 @@ def create_app(catalog_factory: Callable[[], Catalog], *, wake: WakeFn | None = 
         return JSONResponse(app.openapi())
 
     app.include_router(hooks.router)
+    # the dashboard's page and scripts hold no data (it asks /api with the token the user
+    # signs in with), so a browser can load them, and the sign-in form, without a token
+    app.include_router(dashboard.router)
     # before views: /api/runs/{job}/{run_id}/why is not a run id "why"
     app.include_router(details.router, dependencies=authenticated)
     app.include_router(views.router, dependencies=authenticated)

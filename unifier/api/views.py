@@ -10,8 +10,8 @@ Listings (status, jobs, runs) filter and sort in the catalog and answer a page a
 ``limit`` rows (100 unless asked), and the next page's URL in a ``Link: <...>; rel="next"``
 header (RFC 8288), so the body stays a plain list.
 
-:data:`router` also carries the event stream (:mod:`unifier.api.events`) and the
-dashboard (:mod:`unifier.api.dashboard`), so the application includes one router.
+
+
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import TypeAdapter
 
-from unifier.api import dashboard, events
+from unifier.api import events
 from unifier.api.deps import ServiceDep
 from unifier.catalog.listing import BadPage, JobFilter, Page, RunFilter
 from unifier.duration import parse_duration
@@ -213,4 +213,3 @@ def why(service: ServiceDep, target: str = Query(description="JOB_URI (with run_
 router = APIRouter()
 router.include_router(api)
 router.include_router(events.router)
-router.include_router(dashboard.router)
