@@ -60,7 +60,7 @@ def serve(env: dict[str, str], log: Path, timeout: float = 30) -> Iterator[str]:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:  # with or without auth
                     break
             except httpx.TransportError:
                 pass

@@ -65,7 +65,10 @@ async function route() {
   const [pattern, page, section] = found;
   markNav(section);
   const match = path.match(pattern).slice(1).map(decodeURIComponent);
-  const context = { live, params, navigate: (hash) => { location.hash = hash; }, onSignIn: () => live.restart() };
+  const context = { live, params, navigate: (hash) => { location.hash = hash; }, onSignIn: () => {
+    document.getElementById("problem").replaceChildren();  // a refusal seen before is no longer news
+    live.restart();
+  } };
   try {
     cleanup = page.render(view, match, context) || null;
   } catch (error) {

@@ -56,6 +56,7 @@ export class LiveFeed {
         if (error instanceof ApiError && error.refused) {
           this.setStatus("refused");
           this.stopped = true;  // a new token (sign-in) restarts it
+          this.controller = null;  // nothing in flight: restart() must run the loop again
           break;
         }
         if (error.name !== "AbortError") this.setStatus("reconnecting");
