@@ -108,8 +108,10 @@ class Request:
 class Execution:
     """One run: the terraform commands, the log, the signals."""
 
-    def __init__(self, spool: Spool, run_id: str, request: Request, log: IO[str]):
+    def __init__(self, spool: Spool, run_id: str, request: Request, log: IO[str],
+                 early_signals: list[int] | None = None):
         self.spool = spool
+        self.early_signals = early_signals if early_signals is not None else []  # before the loop ran
         self.run_id = run_id
         self.request = request
         self.log_file = log
@@ -179,7 +181,7 @@ class Execution:
             loop.add_signal_handler(signum, self.on_sigterm)
         details: dict[str, Any] = {"action": req.action, "root": req.root, "workspace": req.workspace}
         statefile = tfstate.state_path(Path(req.root), req.workspace)
-        if self.spool.cancel_requested(self.run_id):
+        if self.spool.cancel_requested(self.run_id) or self.early_signals:
             return -signal.SIGTERM, "cancelled", details
         code, summary = await self.command(init_argv(req.binary, req.plugin_dir), json_stream=False)
         if code != 0 or self.cancelled:
@@ -223,11 +225,17 @@ def run(spool_dir: str, run_id: str, job: str, request: Request) -> int:
     # the root lock is taken before the start record: once the adapter sees the run
     # started, a second trigger on the root sees the lock held
     lock_fd = acquire_root(spool, request.root, run_id)
+    # Once the start record is written a cancel may come (SIGTERM) before the asyncio
+    # handlers below exist; Python's default would kill this runner and leave the run
+    # without an end record ("lost"). Keep the signal until they can act on it.
+    early_signals: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda received, _frame: early_signals.append(received))
     spool.record_start(run_id, job, params=request.params, cause=request.cause,
                        firing_id=request.firing_id, command=command,
                        native_state=RUNNING_STATE[request.action], details=dict(command))
     with open(spool.log_path(run_id), "a", encoding="utf-8") as log:
-        execution = Execution(spool, run_id, request, log)
+        execution = Execution(spool, run_id, request, log, early_signals)
         if lock_fd is None:
             holder = root_holder(spool, request.root) or "another run"
             diag = {"severity": "error", "summary": "Root busy: another unifier run is using it",
