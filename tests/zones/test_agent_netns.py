@@ -242,8 +242,10 @@ def test_a_trigger_for_a_zone_job_crosses_the_link_and_runs_once(plant):
     assert (run.cause.trigger, run.cause.firing_id) == ("down-after-up", firing.id)
     assert run.state.value == "succeeded"
     # its log lives in the zone: `unifier logs` on the control plane's side asks the agent
+    # a log fetch is one pull of the agent away: give it more than the loop's 3 s answer wait
     logs = subprocess.run([sys.executable, "-m", "unifier", "logs", "cron://plant/down", run_id],
-                          env=plant.cp_env, capture_output=True, text=True)
+                          env={**plant.cp_env, "UNIFIER_ZONE_ANSWER_WAIT_SECONDS": "30"},
+                          capture_output=True, text=True)
     assert logs.returncode == 0, logs.stderr
     assert "down-done" in logs.stdout
 
